@@ -1,0 +1,295 @@
+"""The one configuration tree of tierserve: strict pydantic models loaded from YAML.
+
+Every field is typed and described where it is declared; unknown keys are errors.
+A bad file fails in `load_config` with the field path, before anything starts.
+This module imports nothing else of tierserve but the errors, and neither Ray nor vLLM.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tierserve.errors import ConfigError
+
+TierId = Literal["7b", "33b", "236b"]
+TIER_ORDER: tuple[str, ...] = ("7b", "33b", "236b")
+"""Tiers from cheapest to most capable; spillover and fallbacks move along this order."""
+
+Precision = Literal["fp32", "bf16", "fp16", "int8", "int4"]
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,62}$"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScalingConfig(StrictModel):
+    """Replica count of one variant deployment: fixed, or autoscaled on engine queue depth."""
+
+    min_replicas: int = Field(1, ge=0, description="Fewest replicas (0 allows scale to zero).")
+    max_replicas: int = Field(1, ge=1, description="Most replicas.")
+    initial_replicas: int | None = Field(
+        None, ge=0, description="Replicas at deploy time; defaults to min_replicas (at least 1)."
+    )
+    target_queue_per_replica: float = Field(
+        4.0, gt=0, description="Engine queue (requests waiting + running) each replica should hold."
+    )
+    upscale_delay_s: float = Field(
+        1.0, ge=0, description="Seconds the queue must stay above target before adding replicas."
+    )
+    downscale_delay_s: float = Field(
+        30.0, ge=0, description="Seconds the queue must stay below target before removing replicas."
+    )
+    scale_to_zero: bool = Field(
+        False, description="Allow 0 replicas when idle (requires min_replicas = 0)."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScalingConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must be <= max_replicas")
+        if self.min_replicas == 0 and not self.scale_to_zero:
+            raise ValueError("min_replicas = 0 requires scale_to_zero: true")
+        if self.initial_replicas is not None and not (
+            self.min_replicas <= self.initial_replicas <= self.max_replicas
+        ):
+            raise ValueError("initial_replicas must lie within [min_replicas, max_replicas]")
+        return self
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.max_replicas > self.min_replicas
+
+    @property
+    def start_replicas(self) -> int:
+        if self.initial_replicas is not None:
+            return self.initial_replicas
+        return max(self.min_replicas, 1)
+
+
+class ResourcesConfig(StrictModel):
+    """Ray resources of one replica's engine worker (TP x PP workers each get these)."""
+
+    num_cpus: float = Field(1.0, ge=0, description="Logical CPUs per engine worker.")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per engine worker (1 per TP/PP rank).")
+    accelerator_type: str | None = Field(
+        None, description="Ray accelerator type, e.g. 'H100'; None schedules on any."
+    )
+    memory_bytes: int | None = Field(
+        None, ge=0, description="Host memory per replica reserved with Ray, in bytes."
+    )
+
+
+class VariantConfig(StrictModel):
+    """One way to serve a tier: a model at a precision; one Ray Serve deployment."""
+
+    name: str = Field(
+        ..., pattern=NAME_PATTERN, description="Deployment name, also the pinnable model id."
+    )
+    model: str = Field(
+        ...,
+        description="Model directory (absolute, or relative to models_dir) or a Hugging Face "
+        "repo id resolved by vLLM where downloads are allowed.",
+    )
+    tokenizer: str | None = Field(
+        None, description="Tokenizer directory or repo id; defaults to `model`."
+    )
+    precision: Precision = Field(..., description="Numeric precision of the weights.")
+    dtype: DType = Field(
+        "auto", description="Activation/compute dtype passed to vLLM; 'auto' derives it."
+    )
+    quantization: str | None = Field(
+        None,
+        description="vLLM quantization method (e.g. 'awq', 'gptq', 'fp8', "
+        "'compressed-tensors'); None lets vLLM read it from the checkpoint.",
+    )
+    tensor_parallel_size: int = Field(1, ge=1, description="Tensor-parallel ranks per replica.")
+    pipeline_parallel_size: int = Field(1, ge=1, description="Pipeline stages per replica.")
+    max_model_len: int = Field(
+        ..., ge=16, description="Context window in tokens (prompt + completion)."
+    )
+    max_num_seqs: int = Field(16, ge=1, description="Most sequences the engine runs at once.")
+    kv_cache_bytes: int | None = Field(
+        None,
+        ge=1 << 20,
+        description="KV-cache size in bytes (needed on CPU, where vLLM would reserve GBs); "
+        "None lets vLLM size it from gpu_memory_utilization.",
+    )
+    enforce_eager: bool = Field(False, description="Disable CUDA graphs / compilation.")
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra vLLM AsyncEngineArgs, passed through verbatim."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment variables set in the replica process."
+    )
+    scaling: ScalingConfig = Field(
+        default_factory=ScalingConfig, description="Replica count / autoscaling."
+    )
+    resources: ResourcesConfig = Field(
+        default_factory=ResourcesConfig, description="Ray resources per engine worker."
+    )
+    max_ongoing_requests: int = Field(
+        64, ge=1, description="Requests Ray Serve sends to one replica at once."
+    )
+
+    @property
+    def world_size(self) -> int:
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+
+class TierConfig(StrictModel):
+    """A capability tier; requests routed to it are served by one of its variants."""
+
+    id: TierId = Field(..., description="Tier id: '7b', '33b' or '236b'.")
+    description: str = Field("", description="What the tier is for (shown in /v1/models).")
+    variants: list[VariantConfig] = Field(..., min_length=1, description="Ways to serve it.")
+    default_variant: str | None = Field(
+        None, description="Variant serving ordinary traffic; defaults to the first."
+    )
+    latency_variant: str | None = Field(
+        None,
+        description="Variant preferred for latency-critical traffic (usually INT8); "
+        "defaults to the first int8 variant, else the default variant.",
+    )
+
+    @model_validator(mode="after")
+    def _variant_refs(self) -> TierConfig:
+        names = [v.name for v in self.variants]
+        for field in ("default_variant", "latency_variant"):
+            ref = getattr(self, field)
+            if ref is not None and ref not in names:
+                raise ValueError(f"{field} '{ref}' is not one of this tier's variants {names}")
+        return self
+
+    def variant(self, name: str) -> VariantConfig:
+        return next(v for v in self.variants if v.name == name)
+
+    @property
+    def default(self) -> VariantConfig:
+        return self.variant(self.default_variant) if self.default_variant else self.variants[0]
+
+    @property
+    def latency(self) -> VariantConfig:
+        if self.latency_variant:
+            return self.variant(self.latency_variant)
+        return next((v for v in self.variants if v.precision == "int8"), self.default)
+
+
+class RoutingConfig(StrictModel):
+    """How the router picks a tier for `model: auto`."""
+
+    classifier: str = Field("rules", description="Classifier name from the registry.")
+    default_tier: TierId = Field("33b", description="Tier used when the classifier abstains.")
+    latency_critical_header: str = Field(
+        "x-tierserve-latency", description="Header whose value 'critical' prefers INT8 variants."
+    )
+
+
+class RouterConfig(StrictModel):
+    """The HTTP ingress deployment."""
+
+    num_replicas: int = Field(1, ge=1, description="Router replicas.")
+    num_cpus: float = Field(0.1, ge=0, description="Logical CPUs reserved per router replica.")
+    max_ongoing_requests: int = Field(
+        2048, ge=1, description="Requests one router replica holds at once (streams included)."
+    )
+    max_request_bytes: int = Field(
+        4 << 20, ge=1024, description="Largest accepted request body, in bytes."
+    )
+    max_messages: int = Field(512, ge=1, description="Most messages in one request.")
+
+
+class ServerConfig(StrictModel):
+    host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
+    app_name: str = Field("tierserve", pattern=NAME_PATTERN, description="Ray Serve app name.")
+
+
+class TierServeConfig(StrictModel):
+    """Root of the configuration."""
+
+    models_dir: str = Field(
+        "~/.cache/tierserve/models",
+        description="Directory holding local model directories named by variants' `model`.",
+    )
+    server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP server.")
+    router: RouterConfig = Field(default_factory=RouterConfig, description="Router ingress.")
+    routing: RoutingConfig = Field(default_factory=RoutingConfig, description="Tier routing.")
+    tiers: list[TierConfig] = Field(..., min_length=1, description="Tiers, any of 7b/33b/236b.")
+
+    @model_validator(mode="after")
+    def _unique(self) -> TierServeConfig:
+        ids = [t.id for t in self.tiers]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"tier ids must be unique, got {ids}")
+        names = [v.name for t in self.tiers for v in t.variants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"variant names must be unique across tiers, repeated: {dupes}")
+        clash = set(names) & (set(TIER_ORDER) | {"auto"})
+        if clash:
+            raise ValueError(f"variant names may not be tier ids or 'auto': {sorted(clash)}")
+        return self
+
+    def tier(self, tier_id: str) -> TierConfig:
+        for tier in self.tiers:
+            if tier.id == tier_id:
+                return tier
+        raise KeyError(tier_id)
+
+    @property
+    def tier_ids(self) -> list[str]:
+        """Configured tier ids, cheapest first."""
+        present = {t.id for t in self.tiers}
+        return [t for t in TIER_ORDER if t in present]
+
+    def variants(self) -> list[tuple[TierConfig, VariantConfig]]:
+        return [(t, v) for t in self.tiers for v in t.variants]
+
+    def find_variant(self, name: str) -> tuple[TierConfig, VariantConfig] | None:
+        return next(((t, v) for t, v in self.variants() if v.name == name), None)
+
+    def resolve_model(self, ref: str) -> str:
+        """A local directory for `ref` when one exists, else `ref` (a hub id)."""
+        path = Path(os.path.expanduser(ref))
+        if path.is_absolute():
+            return str(path)
+        local = Path(os.path.expanduser(self.models_dir)) / ref
+        return str(local) if local.exists() else ref
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        path = ".".join(str(p) for p in item["loc"]) or "<root>"
+        lines.append(f"  {path}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "<config>") -> TierServeConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        return TierServeConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{source} is invalid:\n{_format_errors(err)}") from None
+
+
+def load_config(path: str | os.PathLike[str]) -> TierServeConfig:
+    """Read and validate a YAML config; raise ConfigError naming each bad field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    return parse_config(data, str(path))

@@ -1,0 +1,88 @@
+"""The engine seam: what a tier deployment needs from an inference engine.
+
+Plain data crosses the Ray handle between router and tier, so these dataclasses are
+defined here, free of Ray and vLLM, and shared by both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    max_tokens: int | None = None
+    """Completion tokens; None means "up to the context window"."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    min_tokens: int = 0
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    sampling: SamplingOptions
+    messages: tuple[dict, ...] | None = None
+    """Chat messages ({role, content: str}); the engine applies its model's chat template."""
+    prompt: str | None = None
+    """Raw prompt for /v1/completions."""
+
+    def __post_init__(self) -> None:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("exactly one of messages / prompt must be set")
+
+
+@dataclass(frozen=True)
+class GenerationChunk:
+    """A piece of one generation: the new text and the running token counts."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    waiting: int = 0
+    running: int = 0
+    kv_cache_usage: float = 0.0
+    """Fraction of KV-cache blocks in use, 0..1."""
+    aborted_total: int = 0
+    finished_total: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def queue_depth(self) -> int:
+        return self.waiting + self.running
+
+
+@runtime_checkable
+class EngineBackend(Protocol):
+    """An inference engine behind a tier deployment."""
+
+    max_model_len: int
+
+    async def start(self) -> None:
+        """Load the model; return when the engine can serve."""
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        """Stream chunks; raise InvalidRequest subclasses for requests that cannot run."""
+
+    async def abort(self, request_id: str) -> None:
+        """Stop a running request and free its resources."""
+
+    async def stats(self) -> EngineStats: ...
+
+    async def check_health(self) -> None:
+        """Raise if the engine cannot serve."""
+
+    async def shutdown(self) -> None: ...

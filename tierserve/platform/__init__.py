@@ -1,0 +1,1 @@
+"""The assembly floor: app builder, CLI, settings. Nothing else imports this package."""

@@ -1,0 +1,109 @@
+"""Build the Ray Serve application from the config: one deployment per variant, one router.
+
+The deployment classes stay plain; Serve options, resources, placement and autoscaling
+are applied here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ray import serve
+
+from tierserve.config import TierServeConfig, VariantConfig
+from tierserve.deployments.engine_args import engine_kwargs
+from tierserve.deployments.placement import placement_for
+from tierserve.deployments.precision import validate_precisions
+from tierserve.deployments.tier import TierDeployment
+from tierserve.platform.settings import Settings, load_settings
+from tierserve.router.ingress import RouterIngress
+
+ROUTER_DEPLOYMENT = "router"
+
+
+class ServeTier(TierDeployment):
+    """TierDeployment with the async constructor Serve awaits before marking it ready."""
+
+    async def __init__(self, *args, **kwargs):
+        TierDeployment.__init__(self, *args, **kwargs)
+        await self.start()
+
+    async def __del__(self):
+        await self.shutdown()
+
+
+def engine_env(variant: VariantConfig, settings: Settings) -> dict[str, str]:
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "VLLM_CACHE_ROOT": str(settings.vllm_cache_dir),
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+    }
+    env.update(variant.env)
+    return env
+
+
+def _scaling_options(variant: VariantConfig) -> dict:
+    scaling = variant.scaling
+    if not scaling.autoscaled:
+        return {"num_replicas": scaling.start_replicas}
+    return {
+        "autoscaling_config": {
+            "min_replicas": scaling.min_replicas,
+            "max_replicas": scaling.max_replicas,
+            "initial_replicas": scaling.start_replicas,
+            "target_ongoing_requests": scaling.target_queue_per_replica,
+            "upscale_delay_s": scaling.upscale_delay_s,
+            "downscale_delay_s": scaling.downscale_delay_s,
+        }
+    }
+
+
+def tier_deployment(config: TierServeConfig, tier_id: str, variant: VariantConfig, settings: Settings):
+    model = config.resolve_model(variant.model)
+    tokenizer = config.resolve_model(variant.tokenizer or variant.model)
+    options = placement_for(variant).serve_options()
+    options["ray_actor_options"]["runtime_env"] = {"env_vars": engine_env(variant, settings)}
+    deployment = serve.deployment(
+        ServeTier,
+        name=variant.name,
+        max_ongoing_requests=variant.max_ongoing_requests,
+        health_check_period_s=10,
+        health_check_timeout_s=30,
+        graceful_shutdown_timeout_s=20,
+        **_scaling_options(variant),
+        **options,
+    )
+    return deployment.bind(tier_id, variant.name, engine_kwargs(variant, model, tokenizer))
+
+
+def build_app(config: TierServeConfig, settings: Settings | None = None):
+    """The Serve application for `config` (validated; nothing is started here)."""
+    settings = settings or load_settings()
+    validate_precisions(config)
+    if settings.models_dir_override is not None:
+        config = config.model_copy(update={"models_dir": str(settings.models_dir_override)})
+    handles = {
+        variant.name: tier_deployment(config, tier.id, variant, settings)
+        for tier, variant in config.variants()
+    }
+    router = serve.deployment(
+        serve.ingress()(RouterIngress),
+        name=ROUTER_DEPLOYMENT,
+        num_replicas=config.router.num_replicas,
+        max_ongoing_requests=config.router.max_ongoing_requests,
+        ray_actor_options={"num_cpus": config.router.num_cpus},
+    )
+    return router.bind(config.model_dump(mode="json"), handles)
+
+
+def missing_local_models(config: TierServeConfig) -> list[str]:
+    """Variants whose model is neither a local directory nor plausibly a hub id."""
+    missing = []
+    for _, variant in config.variants():
+        resolved = config.resolve_model(variant.model)
+        looks_local = resolved.startswith("/") or "/" not in variant.model
+        if looks_local and not Path(resolved).exists():
+            missing.append(f"{variant.name}: {resolved}")
+    return missing

@@ -1,0 +1,116 @@
+"""Run the platform on a local Ray cluster (or join RAY_ADDRESS): `tierserve up` / `status`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+from tierserve.config import TierServeConfig
+from tierserve.errors import ConfigError
+from tierserve.platform.settings import Settings
+
+POLL_S = 2.0
+
+
+@dataclass
+class DeploymentState:
+    name: str
+    status: str
+    replicas: dict[str, int]
+    message: str = ""
+
+
+def init_ray(settings: Settings, num_cpus: int | None = None) -> None:
+    import ray
+
+    # Bind the local node to loopback, not to a public interface.
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, logging_level="WARNING")
+        return
+    ray.init(
+        num_cpus=num_cpus or os.cpu_count(),
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        logging_level="WARNING",
+    )
+
+
+def deployment_states(app_name: str) -> tuple[str, list[DeploymentState]]:
+    from ray import serve
+
+    status = serve.status()
+    app = status.applications.get(app_name)
+    if app is None:
+        return "NOT_DEPLOYED", []
+    states = [
+        DeploymentState(name, _text(d.status), {_text(k): v for k, v in d.replica_states.items()},
+                        d.message)
+        for name, d in sorted(app.deployments.items())
+    ]
+    return _text(app.status), states
+
+
+def _text(value) -> str:
+    """Serve's status enums are str-valued; older releases return plain strings."""
+    return str(getattr(value, "value", value))
+
+
+def format_states(app_status: str, states: list[DeploymentState]) -> str:
+    lines = [f"application: {app_status}"]
+    for s in states:
+        replicas = ", ".join(f"{k.lower()}={v}" for k, v in sorted(s.replicas.items())) or "-"
+        lines.append(f"  {s.name:<32} {s.status:<12} {replicas}")
+        if s.message and s.status not in ("HEALTHY",):
+            lines.append(f"      {s.message.strip().splitlines()[-1][:160]}")
+    return "\n".join(lines)
+
+
+def deploy(config: TierServeConfig, settings: Settings, app, progress=print, timeout_s=900) -> None:
+    """serve.run in a thread while this one reports progress; raise if deploying fails."""
+    from ray import serve
+
+    serve.start(http_options={"host": config.server.host, "port": config.server.port})
+    failure: list[BaseException] = []
+
+    def _run() -> None:
+        try:
+            serve.run(app, name=config.server.app_name, route_prefix="/")
+        except BaseException as err:  # surfaced in the caller's thread
+            failure.append(err)
+
+    runner = threading.Thread(target=_run, daemon=True)
+    runner.start()
+    begin, last = time.monotonic(), ""
+    while runner.is_alive():
+        runner.join(POLL_S)
+        app_status, states = deployment_states(config.server.app_name)
+        report = format_states(app_status, states)
+        if report != last:
+            progress(f"[{time.monotonic() - begin:5.0f} s] {report}")
+            last = report
+        if time.monotonic() - begin > timeout_s:
+            raise ConfigError(f"deployment not ready after {timeout_s} s:\n{report}")
+    if failure:
+        raise ConfigError(f"deployment failed: {failure[0]}")
+
+
+def wait_for_interrupt() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def shutdown() -> None:
+    import ray
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
