@@ -100,11 +100,9 @@ def deploy(config: TierServeConfig, settings: Settings, app, progress=print, tim
 
 def wait_for_interrupt() -> None:
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
         pass
 
 
