@@ -82,9 +82,18 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+# Modules under tierserve.platform that add their own subcommands with `register(sub)`;
+# their heavy imports happen inside the command functions, never at parser build time.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
     parser = argparse.ArgumentParser(prog="tierserve", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"tierserve.platform.{name}").register(sub)
 
     models = sub.add_parser("models", help="manage the local stand-in models")
     models_sub = models.add_subparsers(dest="models_command", required=True)
