@@ -86,6 +86,61 @@ class ResourcesConfig(StrictModel):
     )
 
 
+class ArchitectureConfig(StrictModel):
+    """Model architecture facts for the capacity planner, named as in Hugging Face config.json.
+
+    Unset fields are read from the config.json of `source` (default: the variant's model,
+    a local directory or a file vendored under configs/architectures/<repo id>/).
+    """
+
+    source: str | None = Field(
+        None, description="Model directory or hub repo id whose config.json describes the "
+        "architecture (e.g. the unquantized base of a quantized checkpoint); default: `model`."
+    )
+    num_hidden_layers: int | None = Field(None, ge=1, description="Transformer layers.")
+    hidden_size: int | None = Field(None, ge=1, description="Model width, in elements.")
+    intermediate_size: int | None = Field(None, ge=1, description="Dense MLP width, in elements.")
+    num_attention_heads: int | None = Field(None, ge=1, description="Query heads per layer.")
+    num_key_value_heads: int | None = Field(
+        None, ge=1, description="KV heads per layer (GQA); unset means one per query head (MHA)."
+    )
+    head_dim: int | None = Field(
+        None, ge=1, description="Elements per head; unset means hidden_size / heads."
+    )
+    vocab_size: int | None = Field(None, ge=1, description="Vocabulary size, in tokens.")
+    tie_word_embeddings: bool | None = Field(
+        None, description="Whether the output head shares the input embedding matrix."
+    )
+    n_routed_experts: int | None = Field(
+        None, ge=0, description="Routed experts per MoE layer; unset or 0 for a dense model."
+    )
+    n_shared_experts: int | None = Field(
+        None, ge=0, description="Always-active shared experts per MoE layer."
+    )
+    num_experts_per_tok: int | None = Field(
+        None, ge=1, description="Routed experts each token activates."
+    )
+    moe_intermediate_size: int | None = Field(
+        None, ge=1, description="MLP width of one expert, in elements."
+    )
+    first_k_dense_replace: int | None = Field(
+        None, ge=0, description="Leading layers with a dense MLP before the MoE layers."
+    )
+    kv_lora_rank: int | None = Field(
+        None, ge=1, description="MLA latent KV rank, in elements (MLA models only)."
+    )
+    q_lora_rank: int | None = Field(
+        None, ge=1, description="MLA query low-rank width, in elements; unset: full-rank query."
+    )
+    qk_nope_head_dim: int | None = Field(
+        None, ge=1, description="MLA per-head query/key width without rotary part, in elements."
+    )
+    qk_rope_head_dim: int | None = Field(
+        None, ge=1, description="MLA per-head rotary (decoupled RoPE) width, in elements."
+    )
+    v_head_dim: int | None = Field(None, ge=1, description="MLA per-head value width, in elements.")
+
+
 class VariantConfig(StrictModel):
     """One way to serve a tier: a model at a precision; one Ray Serve deployment."""
 
@@ -136,6 +191,11 @@ class VariantConfig(StrictModel):
     )
     max_ongoing_requests: int = Field(
         64, ge=1, description="Requests Ray Serve sends to one replica at once."
+    )
+    architecture: ArchitectureConfig | None = Field(
+        None,
+        description="Architecture facts for the capacity planner; default: read the model's "
+        "config.json (local directory or configs/architectures/<repo id>/config.json).",
     )
 
     @property
@@ -191,6 +251,34 @@ class RoutingConfig(StrictModel):
     )
 
 
+class ContextConfig(StrictModel):
+    """Where conversations are kept and how they are fitted into a model's window."""
+
+    store: Literal["auto", "memory", "redis"] = Field(
+        "auto",
+        description="'redis' needs redis_url (or REDIS_URL); 'memory' keeps conversations in "
+        "each router replica; 'auto' picks redis when a URL is known, else memory.",
+    )
+    redis_url: str | None = Field(
+        None, description="redis://host:port/db; defaults to the REDIS_URL environment variable."
+    )
+    ttl_s: float = Field(86400.0, gt=0, description="Seconds a conversation lives after its last turn.")
+    max_turns: int = Field(200, ge=2, description="Most stored messages per conversation (oldest go).")
+    default_reserve_tokens: int = Field(
+        256, ge=1, description="Completion tokens reserved when a request sets no max_tokens."
+    )
+    window_margin_tokens: int = Field(
+        16, ge=0, description="Tokens kept free beyond the counted prompt, for template drift."
+    )
+    op_timeout_s: float = Field(0.5, gt=0, description="Timeout of one Redis operation, seconds.")
+    redis_max_connections: int = Field(
+        64, ge=1, description="Redis connections per router replica (requests queue beyond it)."
+    )
+    retry_after_failure_s: float = Field(
+        1.0, ge=0, description="After a Redis failure, seconds to serve statelessly before retrying."
+    )
+
+
 class RouterConfig(StrictModel):
     """The HTTP ingress deployment."""
 
@@ -221,6 +309,9 @@ class TierServeConfig(StrictModel):
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP server.")
     router: RouterConfig = Field(default_factory=RouterConfig, description="Router ingress.")
     routing: RoutingConfig = Field(default_factory=RoutingConfig, description="Tier routing.")
+    context: ContextConfig = Field(
+        default_factory=ContextConfig, description="Conversation store and windowing."
+    )
     tiers: list[TierConfig] = Field(..., min_length=1, description="Tiers, any of 7b/33b/236b.")
 
     @model_validator(mode="after")

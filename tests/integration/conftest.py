@@ -37,10 +37,11 @@ def smol(name: str, model: str = "smollm2-135m-instruct", **extra) -> dict:
     }
 
 
-def integration_config(port: int) -> TierServeConfig:
+def integration_config(port: int, redis_url: str | None = None) -> TierServeConfig:
     return parse_config({
         "models_dir": str(MODELS_DIR),
         "server": {"host": "127.0.0.1", "port": port, "app_name": APP},
+        "context": {"redis_url": redis_url, "retry_after_failure_s": 0.5},
         "tiers": [
             {"id": "7b", "variants": [
                 smol("smol-7b"),
@@ -63,6 +64,7 @@ def free_port() -> int:
 class Platform:
     url: str
     config: TierServeConfig
+    redis: object = None
 
     def handle(self, deployment: str):
         from ray import serve
@@ -91,17 +93,17 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="session")
-def platform(ray_cluster) -> Platform:
+def platform(ray_cluster, session_redis) -> Platform:
     from ray import serve
 
     from tierserve.platform.app import build_app
 
     port = free_port()
-    config = integration_config(port)
+    config = integration_config(port, session_redis.url)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     begin = time.monotonic()
     serve.run(build_app(config), name=APP, route_prefix="/")
     print(f"\nplatform deployed in {time.monotonic() - begin:.1f} s")
     url = f"http://127.0.0.1:{port}"
     httpx.get(f"{url}/health", timeout=30).raise_for_status()
-    return Platform(url, config)
+    return Platform(url, config, session_redis)

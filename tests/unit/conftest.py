@@ -46,8 +46,23 @@ async def tiers(config):
 
 
 @pytest.fixture
-async def client(config, tiers):
-    app = create_app(RouterService(config, LocalTierClient(tiers)))
+def conversations(config):
+    from tierserve.context.conversations import ConversationService
+    from tierserve.context.memory import MemoryContextStore
+    from tierserve.context.tokens import WordTokenCounter
+
+    counter = WordTokenCounter()
+    return ConversationService(
+        MemoryContextStore(config.context.max_turns, config.context.ttl_s),
+        {v.name: counter for _, v in config.variants()},
+        {v.name: v.max_model_len for _, v in config.variants()},
+        config.context,
+    )
+
+
+@pytest.fixture
+async def client(config, tiers, conversations):
+    app = create_app(RouterService(config, LocalTierClient(tiers), conversations))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c

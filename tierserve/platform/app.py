@@ -15,7 +15,8 @@ from tierserve.deployments.engine_args import engine_kwargs
 from tierserve.deployments.placement import placement_for
 from tierserve.deployments.precision import validate_precisions
 from tierserve.deployments.tier import TierDeployment
-from tierserve.platform.settings import Settings, load_settings
+from tierserve.planner import check_capacity
+from tierserve.platform.settings import ARCHITECTURES_DIR, Settings, load_settings
 from tierserve.router.ingress import RouterIngress
 
 ROUTER_DEPLOYMENT = "router"
@@ -78,12 +79,22 @@ def tier_deployment(config: TierServeConfig, tier_id: str, variant: VariantConfi
     return deployment.bind(tier_id, variant.name, engine_kwargs(variant, model, tokenizer))
 
 
+def apply_settings(config: TierServeConfig, settings: Settings) -> TierServeConfig:
+    """Fill what the environment decides: the models directory and the Redis URL."""
+    if settings.models_dir_override is not None:
+        config = config.model_copy(update={"models_dir": str(settings.models_dir_override)})
+    if config.context.redis_url is None and settings.redis_url:
+        context = config.context.model_copy(update={"redis_url": settings.redis_url})
+        config = config.model_copy(update={"context": context})
+    return config
+
+
 def build_app(config: TierServeConfig, settings: Settings | None = None):
     """The Serve application for `config` (validated; nothing is started here)."""
     settings = settings or load_settings()
     validate_precisions(config)
-    if settings.models_dir_override is not None:
-        config = config.model_copy(update={"models_dir": str(settings.models_dir_override)})
+    check_capacity(config, ARCHITECTURES_DIR)
+    config = apply_settings(config, settings)
     handles = {
         variant.name: tier_deployment(config, tier.id, variant, settings)
         for tier, variant in config.variants()

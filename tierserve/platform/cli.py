@@ -24,8 +24,12 @@ def _models_install(args: argparse.Namespace) -> int:
 def _load(path: str):
     from tierserve.deployments.precision import validate_precisions
 
+    from tierserve.planner import check_capacity
+    from tierserve.platform.settings import ARCHITECTURES_DIR
+
     config = load_config(path)
     validate_precisions(config)
+    check_capacity(config, ARCHITECTURES_DIR)
     return config
 
 
@@ -41,7 +45,7 @@ def _config_validate(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     from tierserve.platform import local
-    from tierserve.platform.app import build_app, missing_local_models
+    from tierserve.platform.app import apply_settings, build_app, missing_local_models
 
     settings = load_settings()
     config = _load(args.config)
@@ -49,8 +53,7 @@ def _up(args: argparse.Namespace) -> int:
         update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     )
     config = config.model_copy(update={"server": server})
-    if settings.models_dir_override is not None:
-        config = config.model_copy(update={"models_dir": str(settings.models_dir_override)})
+    config = apply_settings(config, settings)
     missing = missing_local_models(config)
     if missing:
         raise ConfigError(
@@ -84,7 +87,7 @@ def _status(args: argparse.Namespace) -> int:
 
 # Modules under tierserve.platform that add their own subcommands with `register(sub)`;
 # their heavy imports happen inside the command functions, never at parser build time.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("cli_bench", "cli_plan")
 
 
 def build_parser() -> argparse.ArgumentParser:

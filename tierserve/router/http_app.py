@@ -25,13 +25,15 @@ log = logging.getLogger(__name__)
 async def _sse_frames(
     started: StartedGeneration, builder: ResponseBuilder, include_usage: bool
 ) -> AsyncIterator[bytes]:
-    last = None
+    last, parts = None, []
     try:
         async for chunk in started.chunks():
             yield builder.chunk(chunk.text, chunk.finish_reason, first=last is None)
+            parts.append(chunk.text)
             last = chunk
         if include_usage and last is not None:
             yield builder.usage_chunk(last)
+        await started.complete("".join(parts))
     except Exception as err:  # after the 200 header: report in-band, then end cleanly
         yield sse(error_body(as_tierserve_error(err)))
     finally:
@@ -54,11 +56,13 @@ async def _respond(started: StartedGeneration, model: str, chat: bool, stream: b
         async for chunk in started.chunks():
             parts.append(chunk.text)
             last = chunk
+        text = "".join(parts)
+        await started.complete(text)
     except Exception as err:
         return error_response(err, headers)
     finally:
         await started.aclose()
-    return JSONResponse(builder.full("".join(parts), last), headers=headers)
+    return JSONResponse(builder.full(text, last), headers=started.headers())
 
 
 class BodySizeLimit(BaseHTTPMiddleware):
@@ -93,6 +97,14 @@ def create_app(service: RouterService) -> FastAPI:
     async def chat_completions(body: ChatCompletionRequest, request: Request):
         started = await service.chat(body, request.headers)
         return await _respond(started, started.decision.variant, True, body.stream, body.include_usage)
+
+    @app.get("/v1/conversations/{conversation_id}")
+    async def get_conversation(conversation_id: str, request: Request) -> dict:
+        return await service.get_conversation(conversation_id, request.headers)
+
+    @app.delete("/v1/conversations/{conversation_id}")
+    async def delete_conversation(conversation_id: str, request: Request) -> dict:
+        return await service.delete_conversation(conversation_id, request.headers)
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request):

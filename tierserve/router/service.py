@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from tierserve.config import TierServeConfig
+from tierserve.context.conversations import (
+    ConversationService,
+    bearer_token,
+    check_conversation_id,
+)
+from tierserve.context.store import ConversationKey
 from tierserve.deployments.engine import GenerationChunk, GenerationRequest
-from tierserve.errors import EngineFailure, InvalidRequest
+from tierserve.errors import EngineFailure, InvalidRequest, NotFound
 from tierserve.router.classifiers import make_classifier
 from tierserve.router.decision import RouteDecision, decide, model_ids
 from tierserve.router.protocol import ChatCompletionRequest, CompletionRequest
 from tierserve.router.tier_client import TierClient
 
 log = logging.getLogger(__name__)
+
+CONVERSATION_HEADER = "x-tierserve-conversation"
+CONTEXT_WARNING = '199 tierserve "context store unavailable; served without stored history"'
 
 
 @dataclass
@@ -26,6 +35,8 @@ class StartedGeneration:
     decision: RouteDecision
     first: GenerationChunk | None
     rest: AsyncIterator[GenerationChunk]
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    on_complete: Callable[[str], Awaitable[bool]] | None = None
 
     async def chunks(self) -> AsyncIterator[GenerationChunk]:
         if self.first is not None:
@@ -36,19 +47,28 @@ class StartedGeneration:
     async def aclose(self) -> None:
         await self.rest.aclose()
 
+    async def complete(self, text: str) -> None:
+        """The whole answer was delivered: record it (a store failure only warns)."""
+        if self.on_complete is not None and not await self.on_complete(text):
+            self.extra_headers["x-tierserve-context"] = "unavailable"
+            self.extra_headers["warning"] = CONTEXT_WARNING
+
     def headers(self) -> dict[str, str]:
         return {
             "x-request-id": self.request_id,
             "x-tierserve-tier": self.decision.tier,
             "x-tierserve-deployment": self.decision.variant,
             "x-tierserve-route-reason": self.decision.reason,
+            **self.extra_headers,
         }
 
 
 class RouterService:
-    def __init__(self, config: TierServeConfig, client: TierClient):
+    def __init__(self, config: TierServeConfig, client: TierClient,
+                 conversations: ConversationService | None = None):
         self.config = config
         self.client = client
+        self.conversations = conversations
         self.classifier = make_classifier(config.routing.classifier)
 
     def is_latency_critical(self, headers: Mapping[str, str]) -> bool:
@@ -81,17 +101,74 @@ class RouterService:
         limit = self.config.router.max_messages
         if len(body.messages) > limit:
             raise InvalidRequest(f"at most {limit} messages per request", param="messages")
-        messages = body.template_messages()
+        messages = list(body.template_messages())
+        conversation_id = body.conversation_id or headers.get(CONVERSATION_HEADER)
+        if conversation_id is not None:
+            return await self._chat_in_conversation(
+                body, headers, messages, check_conversation_id(conversation_id)
+            )
         decision = decide(
-            self.config, self.classifier, body.model, list(messages),
-            self.is_latency_critical(headers),
+            self.config, self.classifier, body.model, messages, self.is_latency_critical(headers)
         )
-        request = GenerationRequest(
+        return await self._start(decision, self._chat_request(body, messages))
+
+    @staticmethod
+    def _chat_request(body: ChatCompletionRequest, messages: list[dict]) -> GenerationRequest:
+        return GenerationRequest(
             request_id=f"chatcmpl-{uuid.uuid4().hex}",
             sampling=body.sampling(body.completion_limit),
-            messages=messages,
+            messages=tuple(messages),
         )
-        return await self._start(decision, request)
+
+    async def _chat_in_conversation(
+        self, body: ChatCompletionRequest, headers: Mapping[str, str], messages: list[dict],
+        conversation_id: str,
+    ) -> StartedGeneration:
+        if self.conversations is None:
+            raise InvalidRequest("conversations are not enabled on this server",
+                                 param="conversation_id")
+        key = ConversationKey.for_credential(bearer_token(headers), conversation_id)
+        loaded = await self.conversations.load(key)
+        system, history, new = self.conversations.split(messages, loaded.conversation)
+        decision = decide(self.config, self.classifier, body.model, system + history + new,
+                          self.is_latency_critical(headers))
+        prepared = self.conversations.prepare(
+            decision.variant, system, history, new, body.completion_limit
+        )
+        started = await self._start(decision, self._chat_request(body, prepared.messages))
+        started.extra_headers.update({
+            CONVERSATION_HEADER: conversation_id,
+            "x-tierserve-context-dropped-turns": str(prepared.dropped_turns),
+            "x-tierserve-context": "ok" if loaded.available else "unavailable",
+        })
+        if not loaded.available:
+            started.extra_headers["warning"] = CONTEXT_WARNING
+
+        async def record(answer: str) -> bool:
+            return await self.conversations.record(key, messages, answer)
+
+        started.on_complete = record
+        return started
+
+    def _conversation_key(self, conversation_id: str, headers: Mapping[str, str]) -> ConversationKey:
+        if self.conversations is None:
+            raise NotFound("conversations are not enabled on this server")
+        return ConversationKey.for_credential(bearer_token(headers),
+                                              check_conversation_id(conversation_id))
+
+    async def get_conversation(self, conversation_id: str, headers: Mapping[str, str]) -> dict:
+        key = self._conversation_key(conversation_id, headers)
+        conversation = await self.conversations.store.load(key)
+        if not conversation.exists:
+            raise NotFound(f"conversation '{conversation_id}' not found")
+        return {"id": conversation_id, "object": "conversation", "system": conversation.system,
+                "turns": [t.as_dict() for t in conversation.turns]}
+
+    async def delete_conversation(self, conversation_id: str, headers: Mapping[str, str]) -> dict:
+        key = self._conversation_key(conversation_id, headers)
+        if not await self.conversations.store.delete(key):
+            raise NotFound(f"conversation '{conversation_id}' not found")
+        return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
 
     async def complete(
         self, body: CompletionRequest, headers: Mapping[str, str]

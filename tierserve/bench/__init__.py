@@ -1,0 +1,1 @@
+"""Benchmarks run by `tierserve bench ...`; results land in benchmarks/results/."""

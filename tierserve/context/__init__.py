@@ -1,0 +1,1 @@
+"""Conversation context: stores (Redis, in-memory) and the sliding window per model."""
