@@ -24,6 +24,8 @@ def engine_kwargs(variant: VariantConfig, model_path: str, tokenizer_path: str) 
     if variant.kv_cache_bytes is not None:
         args["kv_cache_memory_bytes"] = variant.kv_cache_bytes
     if variant.world_size > 1:
-        args["distributed_executor_backend"] = "ray"
+        # vLLM's CPU build has no Ray executor: CPU ranks are child processes (mp).
+        gpus = variant.resources.num_gpus > 0
+        args["distributed_executor_backend"] = "ray" if gpus else "mp"
     args.update(variant.engine_kwargs)
     return args

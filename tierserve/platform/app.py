@@ -15,7 +15,7 @@ from tierserve.deployments.engine_args import engine_kwargs
 from tierserve.deployments.placement import placement_for
 from tierserve.deployments.precision import validate_precisions
 from tierserve.deployments.tier import TierDeployment
-from tierserve.planner import check_capacity
+from tierserve.planner import validate_deployment
 from tierserve.platform.settings import ARCHITECTURES_DIR, Settings, load_settings
 from tierserve.router.ingress import RouterIngress
 
@@ -93,7 +93,7 @@ def build_app(config: TierServeConfig, settings: Settings | None = None):
     """The Serve application for `config` (validated; nothing is started here)."""
     settings = settings or load_settings()
     validate_precisions(config)
-    check_capacity(config, ARCHITECTURES_DIR)
+    validate_deployment(config, ARCHITECTURES_DIR)
     config = apply_settings(config, settings)
     handles = {
         variant.name: tier_deployment(config, tier.id, variant, settings)

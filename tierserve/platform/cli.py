@@ -24,12 +24,12 @@ def _models_install(args: argparse.Namespace) -> int:
 def _load(path: str):
     from tierserve.deployments.precision import validate_precisions
 
-    from tierserve.planner import check_capacity
+    from tierserve.planner import validate_deployment
     from tierserve.platform.settings import ARCHITECTURES_DIR
 
     config = load_config(path)
     validate_precisions(config)
-    check_capacity(config, ARCHITECTURES_DIR)
+    validate_deployment(config, ARCHITECTURES_DIR)
     return config
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PACKAGE_ROOT / "configs" / "local.yaml"
+ARCHITECTURES_DIR = PACKAGE_ROOT / "configs" / "architectures"
+"""Vendored config.json files of hub models, by repo id, for the capacity planner."""
 
 
 @dataclass(frozen=True)
