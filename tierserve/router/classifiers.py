@@ -1,12 +1,28 @@
-"""Complexity classifiers behind one Protocol, picked by name from a registry (pure)."""
+"""Complexity classifiers behind one small interface, picked by name from a registry (pure).
+
+Every classifier scores the three tiers (probabilities summing to 1) and explains itself;
+`Classifier.classify` turns the scores into a tier with calibrated thresholds
+(tierserve/router/calibration.py). Registered here: "rules" (cue weights over cheap text
+features, microseconds). Importing tierserve.router.embedding adds "embedding" (sentence
+embeddings + a trained head) and "cascade" (rules when confident, else embeddings).
+"""
 
 from __future__ import annotations
 
+import importlib
+import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from tierserve.errors import ConfigError
 from tierserve.router import features as feat
+from tierserve.router.calibration import Thresholds, default_thresholds, pick_tier
+
+# Classifiers that live in modules with heavy (lazy) dependencies; imported on first use.
+LAZY_MODULES: dict[str, str] = {
+    "embedding": "tierserve.router.embedding",
+    "cascade": "tierserve.router.embedding",
+}
 
 
 @dataclass(frozen=True)
@@ -19,10 +35,23 @@ class Classification:
     scores: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Scored:
+    """Tier probabilities plus whatever the classifier needs to explain a verdict."""
+
+    scores: dict[str, float]
+    detail: Any = None
+
+
 class Classifier:
-    """Base of all classifiers; subclasses register themselves under `name`."""
+    """Base of all classifiers; subclasses register themselves under `name`.
+
+    Subclasses implement `score` (probabilities per tier) and `explain` (a short reason
+    for the chosen tier); thresholds come from the config or the fitted defaults."""
 
     name: ClassVar[str] = ""
+    blocking: ClassVar[bool] = False
+    """True when `classify` computes for milliseconds (callers run it off the event loop)."""
     registry: ClassVar[dict[str, type[Classifier]]] = {}
 
     def __init_subclass__(cls, **kwargs):
@@ -30,57 +59,131 @@ class Classifier:
         if cls.name:
             Classifier.registry[cls.name] = cls
 
-    def classify(self, messages: list[dict]) -> Classification:
+    def __init__(self, thresholds: Thresholds | None = None, dialogue_floor: bool = True):
+        self.thresholds = thresholds or default_thresholds(self.name)
+        self.dialogue_floor = dialogue_floor
+
+    @classmethod
+    def from_config(cls, routing) -> Classifier:
+        """Build from a RoutingConfig; subclasses read their own options from it."""
+        return cls(thresholds=_config_thresholds(routing, cls.name),
+                   dialogue_floor=routing.dialogue_floor)
+
+    def scored(self, messages: list[dict]) -> Scored:
+        """`score`, with the dialogue floor applied when enabled."""
+        scored = self.score(messages)
+        if self.dialogue_floor:
+            return Scored(dialogue_floor(scored.scores, messages), scored.detail)
+        return scored
+
+    def score(self, messages: list[dict]) -> Scored:
         raise NotImplementedError
+
+    def explain(self, tier: str, scored: Scored) -> str:
+        return f"{self.name}:p={scored.scores[tier]:.2f}"
+
+    def warmup(self) -> None:
+        """Load whatever is loaded lazily (models, artifacts); a no-op by default."""
+
+    def classify(self, messages: list[dict]) -> Classification:
+        scored = self.scored(messages)
+        tier = pick_tier(scored.scores, self.thresholds)
+        return Classification(tier, scored.scores[tier], self.explain(tier, scored), scored.scores)
+
+
+def dialogue_floor(scores: dict[str, float], messages: list[dict]) -> dict[str, float]:
+    """A conversation with earlier assistant turns is dialogue: at least the middle tier, so
+    the 7b score moves to 33b (the issue's tier definition; `routing.dialogue_floor`)."""
+    if scores.get("7b", 0.0) == 0.0 or not any(m.get("role") == "assistant" for m in messages):
+        return scores
+    return {**scores, "7b": 0.0, "33b": round(scores["33b"] + scores["7b"], 4)}
+
+
+def _config_thresholds(routing, name: str) -> Thresholds | None:
+    given = getattr(routing, "thresholds", {}) or {}
+    entry = given.get(name)
+    if entry is None:
+        return None
+    return Thresholds(min_236b=entry.min_236b, min_7b=entry.min_7b)
+
+
+def _lookup(name: str) -> type[Classifier]:
+    if name not in Classifier.registry and name in LAZY_MODULES:
+        importlib.import_module(LAZY_MODULES[name])
+    try:
+        return Classifier.registry[name]
+    except KeyError:
+        known = sorted(set(Classifier.registry) | set(LAZY_MODULES))
+        raise ConfigError(f"unknown classifier '{name}'; known: {known}") from None
 
 
 def make_classifier(name: str, **options) -> Classifier:
-    try:
-        cls = Classifier.registry[name]
-    except KeyError:
-        known = sorted(Classifier.registry)
-        raise ConfigError(f"unknown classifier '{name}'; known: {known}") from None
-    return cls(**options)
+    return _lookup(name)(**options)
 
 
-def _softmax_scores(raw: dict[str, float]) -> dict[str, float]:
-    import math
+def classifier_from_config(routing) -> Classifier:
+    """The classifier a RoutingConfig names, with its options and thresholds."""
+    return _lookup(routing.classifier).from_config(routing)
 
+
+def softmax(raw: dict[str, float], temperature: float = 1.0) -> dict[str, float]:
     top = max(raw.values())
-    exp = {k: math.exp(v - top) for k, v in raw.items()}
+    exp = {k: math.exp((v - top) / temperature) for k, v in raw.items()}
     total = sum(exp.values())
     return {k: round(v / total, 4) for k, v in exp.items()}
 
 
+def _capped(count: int, cap: int = 3) -> int:
+    return min(count, cap)
+
+
+def rule_evidence(f: feat.Features) -> dict[str, float]:
+    """Raw evidence per tier from the cue counts of the last turn and the history."""
+    size = f.approx_tokens
+    hard = (1.5 * _capped(f.proof_math) + 1.3 * _capped(f.design) + 1.2 * _capped(f.algorithm)
+            + 1.2 * _capped(f.debug) + 0.6 * _capped(f.rigor, 2) + 0.3 * _capped(f.math_expr))
+    if f.hard_hits and size > 40:
+        hard += 0.6
+    if f.imperative_hard:
+        hard += 1.5
+    if f.numbers >= 3 and f.questions and size > 25:  # a word problem
+        hard += 1.0
+    ordinary = 1.0 * _capped(f.ordinary) + (0.8 if f.has_code else 0.0)
+    ordinary += 0.5 if size > 25 else 0.0
+    simple = ((1.5 if f.simple_opening else 0.0) + (1.0 if size <= 12 else 0.0)
+              + (1.2 if f.brevity else 0.0) + (1.8 if f.final_ask_simple else 0.0)
+              + (2.0 if f.small_talk else 0.0))
+    if f.has_history:
+        # A dialogue to follow needs at least the middle tier, whatever its last turn says.
+        ordinary += 1.0 + simple
+        simple = 0.0
+    return {"7b": simple, "33b": ordinary + 0.5, "236b": hard}
+
+
 class RuleClassifier(Classifier):
-    """Weighted cues: reasoning/math/design words → 236b, ordinary work or dialogue → 33b,
-    short factual questions → 7b. Microseconds per call."""
+    """Weighted cues: proof/math, design, algorithm, hard-debugging words → 236b; ordinary
+    work, code or an ongoing dialogue → 33b; short factual questions and small talk → 7b.
+    Microseconds per call."""
 
     name = "rules"
 
-    def classify(self, messages: list[dict]) -> Classification:
+    def score(self, messages: list[dict]) -> Scored:
         f = feat.extract(messages)
-        size = f.approx_tokens
-        hard = 1.6 * f.hard_hits + 0.8 * min(f.math_hits, 3) + (0.6 if size > 120 else 0.0)
-        ordinary = 0.9 * f.ordinary_hits + (0.8 if f.has_code else 0.0)
-        ordinary += 0.6 * min(f.assistant_turns, 3) + (0.5 if size > 40 else 0.0)
-        simple = (1.2 if f.simple_opening else 0.0) + (1.0 if size <= 20 else 0.0)
-        raw = {"7b": simple, "33b": ordinary + 0.3, "236b": hard}
-        scores = _softmax_scores(raw)
-        tier = max(scores, key=scores.get)
-        return Classification(tier, scores[tier], self._reason(tier, f), scores)
+        return Scored(softmax(rule_evidence(f)), f)
 
-    @staticmethod
-    def _reason(tier: str, f: feat.Features) -> str:
+    def explain(self, tier: str, scored: Scored) -> str:
+        f: feat.Features = scored.detail
         if tier == "236b":
-            return f"rules:reasoning(hard={f.hard_hits},math={f.math_hits})"
+            return (f"rules:reasoning(proof={f.proof_math},design={f.design},"
+                    f"algo={f.algorithm},debug={f.debug})")
         if tier == "33b":
             cues = []
-            if f.assistant_turns:
+            if f.has_history:
                 cues.append(f"turns={f.user_turns}")
             if f.has_code:
                 cues.append("code")
-            if f.ordinary_hits:
+            if f.ordinary:
                 cues.append("task")
             return f"rules:ordinary({','.join(cues) or 'default'})"
-        return f"rules:simple(tokens={f.approx_tokens})"
+        cue = "smalltalk" if f.small_talk else "lookup"
+        return f"rules:simple({cue},tokens={f.approx_tokens})"

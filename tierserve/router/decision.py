@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tierserve.config import TierServeConfig
 from tierserve.errors import ModelNotFound
 from tierserve.router.classifiers import Classifier
+from tierserve.router.spillover import LoadSnapshot, spill
 
 AUTO = "auto"
 
@@ -55,8 +57,12 @@ def decide(
     model: str,
     messages: list[dict],
     latency_critical: bool = False,
+    loads: Mapping[str, LoadSnapshot] | None = None,
+    now: float = 0.0,
 ) -> RouteDecision:
-    """Pinned variant → that variant; pinned tier → its variant; `auto` → the classifier."""
+    """Pinned variant → that variant; pinned tier → its variant; `auto` → the classifier,
+    then spillover when `loads` (per-variant load snapshots taken at monotonic `now`) say
+    the chosen variant is saturated (routing.spillover)."""
     pinned = config.find_variant(model)
     if pinned is not None:
         tier, variant = pinned
@@ -75,4 +81,7 @@ def decide(
     if latency_critical:
         reason += ";latency:critical"
     variant = _variant_for(config, tier_id, latency_critical)
-    return RouteDecision(tier_id, variant, reason, verdict.scores, verdict.confidence)
+    decision = RouteDecision(tier_id, variant, reason, verdict.scores, verdict.confidence)
+    if loads:
+        decision = spill(decision, config, loads, now, latency_critical)
+    return decision

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,8 +18,9 @@ from tierserve.context.conversations import (
 from tierserve.context.store import ConversationKey
 from tierserve.deployments.engine import GenerationChunk, GenerationRequest
 from tierserve.errors import EngineFailure, InvalidRequest, NotFound
-from tierserve.router.classifiers import make_classifier
+from tierserve.router.classifiers import classifier_from_config
 from tierserve.router.decision import RouteDecision, decide, model_ids
+from tierserve.router.load_monitor import LoadMonitor
 from tierserve.router.protocol import ChatCompletionRequest, CompletionRequest
 from tierserve.router.tier_client import TierClient
 
@@ -69,7 +72,25 @@ class RouterService:
         self.config = config
         self.client = client
         self.conversations = conversations
-        self.classifier = make_classifier(config.routing.classifier)
+        self.classifier = classifier_from_config(config.routing)
+        self.classifier.warmup()  # load models now, not on the first request
+        spillover = config.routing.spillover
+        self.loads = (LoadMonitor(client, [v.name for _, v in config.variants()],
+                                  spillover.poll_interval_s) if spillover.enabled else None)
+
+    async def decide(self, model: str, messages: list[dict],
+                     headers: Mapping[str, str]) -> RouteDecision:
+        """The pure `decide()` with this router's classifier and load snapshot; a classifier
+        that computes (embeddings) runs in a worker thread, off the event loop."""
+        loads = None
+        if self.loads is not None:
+            self.loads.ensure_started()
+            loads = self.loads.snapshot()
+        args = (self.config, self.classifier, model, messages,
+                self.is_latency_critical(headers), loads, time.monotonic())
+        if self.classifier.blocking and model == "auto":
+            return await asyncio.to_thread(decide, *args)
+        return decide(*args)
 
     def is_latency_critical(self, headers: Mapping[str, str]) -> bool:
         value = headers.get(self.config.routing.latency_critical_header, "")
@@ -107,9 +128,7 @@ class RouterService:
             return await self._chat_in_conversation(
                 body, headers, messages, check_conversation_id(conversation_id)
             )
-        decision = decide(
-            self.config, self.classifier, body.model, messages, self.is_latency_critical(headers)
-        )
+        decision = await self.decide(body.model, messages, headers)
         return await self._start(decision, self._chat_request(body, messages))
 
     @staticmethod
@@ -130,8 +149,7 @@ class RouterService:
         key = ConversationKey.for_credential(bearer_token(headers), conversation_id)
         loaded = await self.conversations.load(key)
         system, history, new = self.conversations.split(messages, loaded.conversation)
-        decision = decide(self.config, self.classifier, body.model, system + history + new,
-                          self.is_latency_critical(headers))
+        decision = await self.decide(body.model, system + history + new, headers)
         prepared = self.conversations.prepare(
             decision.variant, system, history, new, body.completion_limit
         )
@@ -175,9 +193,7 @@ class RouterService:
     ) -> StartedGeneration:
         body.check_supported()
         messages = [{"role": "user", "content": body.text}]
-        decision = decide(
-            self.config, self.classifier, body.model, messages, self.is_latency_critical(headers)
-        )
+        decision = await self.decide(body.model, messages, headers)
         request = GenerationRequest(
             request_id=f"cmpl-{uuid.uuid4().hex}",
             sampling=body.sampling(body.max_tokens),

@@ -1,0 +1,1 @@
+"""Trained artifacts of the router: the embedding head and the fitted thresholds."""

@@ -1,0 +1,155 @@
+"""Thresholds that turn tier scores into a tier, and fitting them from data (pure).
+
+A classifier scores the three tiers (probabilities summing to 1). `pick_tier` turns the
+scores into a tier with two thresholds: 236b when its score reaches `min_236b`, else 7b
+when its score reaches `min_7b`, else 33b, the middle tier. Raising `min_236b` sends less
+traffic to the expensive tier; raising `min_7b` sends fewer requests to the cheap one.
+
+`fit_thresholds` picks both from labelled scores for a target cost mix: the most accurate
+pair whose share of traffic to 236b stays within `max_share_236b` and whose rate of complex
+(236b-labelled) requests sent to 7b stays within `max_complex_to_7b`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from importlib import resources
+
+TIERS: tuple[str, ...] = ("7b", "33b", "236b")
+ARTIFACTS = "tierserve.router.artifacts"
+THRESHOLDS_FILE = "thresholds.json"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Score cut-offs, each in [0, 1]."""
+
+    min_236b: float = 0.5
+    min_7b: float = 0.5
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def pick_tier(scores: dict[str, float], t: Thresholds) -> str:
+    if scores.get("236b", 0.0) >= t.min_236b:
+        return "236b"
+    if scores.get("7b", 0.0) >= t.min_7b:
+        return "7b"
+    return "33b"
+
+
+def load_fitted(classifier: str) -> dict:
+    """The fitted entry for `classifier` in the packaged thresholds file, or {}."""
+    try:
+        text = resources.files(ARTIFACTS).joinpath(THRESHOLDS_FILE).read_text("utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        return {}
+    return json.loads(text).get(classifier, {})
+
+
+def default_thresholds(classifier: str) -> Thresholds:
+    fitted = load_fitted(classifier).get("thresholds")
+    return Thresholds(**fitted) if fitted else Thresholds()
+
+
+@dataclass(frozen=True)
+class RoutingMetrics:
+    """How a set of routed requests compares with their labels."""
+
+    n: int
+    accuracy: float
+    share: dict[str, float]
+    confusion: dict[str, dict[str, int]]
+    complex_to_7b: float
+    """Fraction of 236b-labelled requests routed to 7b."""
+    nonsimple_to_7b: float
+    """Fraction of 33b- or 236b-labelled requests routed to 7b."""
+    complex_recall: float
+    """Fraction of 236b-labelled requests routed to 236b."""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rate(hits: int, total: int) -> float:
+    return round(hits / total, 4) if total else 0.0
+
+
+def evaluate(predicted: list[str], labels: list[str]) -> RoutingMetrics:
+    confusion = {want: {got: 0 for got in TIERS} for want in TIERS}
+    for got, want in zip(predicted, labels, strict=True):
+        confusion[want][got] += 1
+    n = len(labels)
+    complex_total = sum(confusion["236b"].values())
+    nonsimple = complex_total + sum(confusion["33b"].values())
+    return RoutingMetrics(
+        n=n,
+        accuracy=_rate(sum(confusion[t][t] for t in TIERS), n),
+        share={t: _rate(sum(confusion[w][t] for w in TIERS), n) for t in TIERS},
+        confusion=confusion,
+        complex_to_7b=_rate(confusion["236b"]["7b"], complex_total),
+        nonsimple_to_7b=_rate(confusion["236b"]["7b"] + confusion["33b"]["7b"], nonsimple),
+        complex_recall=_rate(confusion["236b"]["236b"], complex_total),
+    )
+
+
+@dataclass(frozen=True)
+class Fit:
+    thresholds: Thresholds
+    metrics: RoutingMetrics
+    feasible: bool
+    """False when no threshold pair met the targets (the least-bad pair is returned)."""
+
+
+def _grid(step: float) -> list[float]:
+    count = round(1 / step)
+    return [round(i * step, 4) for i in range(count + 1)]
+
+
+def fit_thresholds(
+    scores: list[dict[str, float]],
+    labels: list[str],
+    max_share_236b: float = 1.0,
+    max_complex_to_7b: float = 0.02,
+    step: float = 0.02,
+) -> Fit:
+    """The most accurate thresholds meeting both targets; ties prefer cheaper routing
+    (less 236b traffic, then more 7b traffic), then thresholds nearest 0.5."""
+    best, best_key = None, None
+    for hi in _grid(step):
+        for lo in _grid(step):
+            t = Thresholds(hi, lo)
+            m = evaluate([pick_tier(s, t) for s in scores], labels)
+            over = max(0.0, m.share["236b"] - max_share_236b)
+            over += max(0.0, m.complex_to_7b - max_complex_to_7b)
+            key = (-round(over, 6), m.accuracy, -m.share["236b"], m.share["7b"],
+                   -abs(hi - 0.5) - abs(lo - 0.5))
+            if best_key is None or key > best_key:
+                best, best_key = Fit(t, m, over == 0), key
+    return best
+
+
+def fit_confidence_gate(
+    first: list[dict[str, float]],
+    second: list[dict[str, float]],
+    labels: list[str],
+    first_t: Thresholds,
+    second_t: Thresholds,
+    step: float = 0.02,
+) -> tuple[float, RoutingMetrics]:
+    """For a cascade: the confidence of the first classifier above which its verdict is
+    kept (else the second decides) that makes the cascade most accurate; ties prefer a
+    lower gate (more requests answered by the cheap first stage)."""
+    best, best_key = None, None
+    for gate in _grid(step):
+        tiers = []
+        for a, b in zip(first, second, strict=True):
+            tier = pick_tier(a, first_t)
+            tiers.append(tier if a[tier] >= gate else pick_tier(b, second_t))
+        m = evaluate(tiers, labels)
+        key = (m.accuracy, -m.complex_to_7b, -gate)
+        if best_key is None or key > best_key:
+            best, best_key = (gate, m), key
+    return best
