@@ -141,6 +141,60 @@ class ArchitectureConfig(StrictModel):
     v_head_dim: int | None = Field(None, ge=1, description="MLA per-head value width, in elements.")
 
 
+ReplicaPolicy = Literal["power_of_two", "affinity", "prefix", "affinity+prefix"]
+
+
+class ReplicaRoutingConfig(StrictModel):
+    """How a request picks one replica of a variant (docs/replica-routing.md)."""
+
+    policy: ReplicaPolicy = Field(
+        "affinity+prefix",
+        description="'power_of_two' is Ray Serve's default router (two random replicas, the "
+        "shorter queue); 'affinity' sends a conversation's turns to the replica that served "
+        "it last (recorded in the context store); 'prefix' prefers the replica that recently "
+        "served the longest prefix of this prompt; 'affinity+prefix' tries affinity, then "
+        "prefix, then the least-loaded replica.",
+    )
+    balance_margin_requests: float = Field(
+        4.0, ge=0, description="Affinity and prefix give way when the preferred replica's "
+        "queue (waiting + running) exceeds the least-loaded replica's by more than this "
+        "(requests).",
+    )
+    kv_cache_high: float = Field(
+        0.95, gt=0, le=1, description="...or when its KV-cache usage reaches this (fraction "
+        "0..1) while another replica's is below it.",
+    )
+    min_prefix_gain_blocks: int = Field(
+        2, ge=1, description="Prefix wins only when the best replica matches at least this many "
+        "more prompt blocks than the least-loaded one (blocks of prefix_block_tokens).",
+    )
+    prefix_block_tokens: int = Field(
+        16, ge=1, description="Tokens per hashed prompt block (vLLM's prefix cache also "
+        "works in blocks; matches count whole blocks).",
+    )
+    prefix_max_tokens: int = Field(
+        4096, ge=1, description="Only the prompt's first this-many tokens are fingerprinted "
+        "(bounds the router's tokenizing cost per request).",
+    )
+    index_max_blocks: int = Field(
+        200_000, ge=1, description="Most prefix blocks the router remembers per deployment, all "
+        "replicas together (least recently used go first; ~150 bytes each, see "
+        "benchmarks/results/replica_routing.json).",
+    )
+    index_ttl_s: float = Field(
+        600.0, gt=0, description="Seconds a remembered prefix block lives after it was last served.",
+    )
+    local_affinity_max: int = Field(
+        100_000, ge=1, description="Conversations whose replica a router keeps in its own "
+        "memory when the context store is 'memory' (least recently used go first); with "
+        "Redis the record lives beside the conversation and nothing is kept locally.",
+    )
+    stats_period_s: float = Field(
+        2.0, gt=0, description="Seconds between replicas' routing-stats reports (queue, "
+        "KV-cache usage, prefix-cache hits) to the routers.",
+    )
+
+
 class VariantConfig(StrictModel):
     """One way to serve a tier: a model at a precision; one Ray Serve deployment."""
 
@@ -156,6 +210,11 @@ class VariantConfig(StrictModel):
         None, description="Tokenizer directory or repo id; defaults to `model`."
     )
     precision: Precision = Field(..., description="Numeric precision of the weights.")
+    engine: Literal["vllm", "fake"] = Field(
+        "vllm",
+        description="'vllm' serves the model; 'fake' is a deterministic echo engine for router "
+        "load tests (`tierserve bench router`), never for real traffic.",
+    )
     dtype: DType = Field(
         "auto", description="Activation/compute dtype passed to vLLM; 'auto' derives it."
     )
@@ -196,6 +255,10 @@ class VariantConfig(StrictModel):
         None,
         description="Architecture facts for the capacity planner; default: read the model's "
         "config.json (local directory or configs/architectures/<repo id>/config.json).",
+    )
+    replica_routing: ReplicaRoutingConfig = Field(
+        default_factory=ReplicaRoutingConfig,
+        description="Replica choice inside this variant's deployment (affinity, prefix, load).",
     )
 
     @property
@@ -367,12 +430,162 @@ class RouterConfig(StrictModel):
         4 << 20, ge=1024, description="Largest accepted request body, in bytes."
     )
     max_messages: int = Field(512, ge=1, description="Most messages in one request.")
+    max_completion_tokens: int = Field(
+        32768, ge=1, description="Largest max_tokens / max_completion_tokens a request may ask "
+        "for, in tokens (the chosen model's window may allow fewer)."
+    )
+
+
+Role = Literal["inference", "admin"]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class ApiKeyConfig(StrictModel):
+    """One API key, stored only as its SHA-256 digest (`tierserve keys create` prints both)."""
+
+    id: str = Field(..., pattern=NAME_PATTERN, description="Who holds the key (not secret); "
+                    "named in audit records and rate-limit buckets.")
+    role: Role = Field(..., description="'inference' calls the OpenAI API; 'admin' also the "
+                       "/admin/ endpoints (config, conversations of any key, weights).")
+    sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$",
+                        description="Hex SHA-256 digest of the key; the key itself is never stored.")
+    requests_per_min: int | None = Field(
+        None, ge=1, description="This key's request limit per minute; None: the default.")
+    tokens_per_min: int | None = Field(
+        None, ge=1, description="This key's prompt + completion token limit per minute; None: "
+        "the default.")
+
+
+class RateLimitConfig(StrictModel):
+    """Per-key token buckets (refilled continuously), in Redis when configured."""
+
+    enabled: bool = Field(True, description="Apply rate limits to authenticated keys.")
+    requests_per_min: int = Field(600, ge=1, description="Default requests per minute per key.")
+    tokens_per_min: int = Field(
+        200_000, ge=1, description="Default prompt + completion tokens per minute per key.")
+    store: Literal["auto", "memory", "redis"] = Field(
+        "auto", description="'redis' shares buckets between router replicas (context.redis_url); "
+        "'memory' keeps them per replica; 'auto' picks redis when a URL is known. A failing "
+        "Redis falls back to memory buckets until it answers again.")
+
+
+class AuditConfig(StrictModel):
+    """Where admin actions are recorded (who, what, when, result)."""
+
+    path: str = Field("~/.cache/tierserve/audit/audit.jsonl",
+                      description="Append-only JSONL file (fsync'd, hash-chained) on each host.")
+    redis_stream: str | None = Field(
+        "tierserve:audit", description="Redis stream that also receives every record when "
+        "context.redis_url is set; None: file only.")
+    stream_max_len: int = Field(1_000_000, ge=1, description="Approximate cap of the Redis "
+                                "stream, in records (oldest trimmed).")
+
+
+class WeightEncryptionConfig(StrictModel):
+    """AES-256-GCM encryption of weight files at rest (docs/security.md)."""
+
+    key_file: str | None = Field(
+        None, description="File holding the 32-byte key (base64 or hex) of encrypted weight "
+        "directories, e.g. a mounted secret; TIERSERVE_WEIGHTS_KEY_FILE when unset. None: "
+        "encrypted weights cannot be loaded (clear ones still can).")
+    tmpfs_dir: str = Field("/dev/shm/tierserve", description="tmpfs directory where encrypted "
+                           "weights are decrypted for loading; never persistent disk.")
+
+
+class SecurityConfig(StrictModel):
+    """Authentication, roles, rate limits, audit log and weight encryption."""
+
+    auth: Literal["required", "disabled"] = Field(
+        "required", description="'required': every request but /health needs a valid API key; "
+        "'disabled' (loopback hosts only, with a loud warning) serves anyone as admin.")
+    api_keys: list[ApiKeyConfig] = Field(default_factory=list, description="Hashed API keys.")
+    api_keys_file: str | None = Field(
+        None, description="YAML file with more hashed keys (a mounted secret), read at deploy "
+        "time; TIERSERVE_API_KEYS_FILE when unset.")
+    rate_limits: RateLimitConfig = Field(default_factory=RateLimitConfig,
+                                         description="Per-key rate limits.")
+    audit: AuditConfig = Field(default_factory=AuditConfig, description="Audit log.")
+    weights: WeightEncryptionConfig = Field(default_factory=WeightEncryptionConfig,
+                                            description="Weight encryption at rest.")
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> SecurityConfig:
+        for field in ("id", "sha256"):
+            values = [getattr(k, field) for k in self.api_keys]
+            if len(set(values)) != len(values):
+                raise ValueError(f"api_keys: each key's {field} must be unique")
+        return self
 
 
 class ServerConfig(StrictModel):
     host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
     port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
     app_name: str = Field("tierserve", pattern=NAME_PATTERN, description="Ray Serve app name.")
+
+
+class ObservabilityConfig(StrictModel):
+    """Traces (OpenTelemetry), metrics (Ray metrics -> Prometheus) and logs (docs/operations.md)."""
+
+    service_name: str = Field(
+        "tierserve", min_length=1, description="OpenTelemetry `service.name` of every span."
+    )
+    exporter: Literal["auto", "none", "otlp", "file"] = Field(
+        "auto",
+        description="Where spans go: 'otlp' sends them to otlp_endpoint; 'file' appends them "
+        "as JSON lines to traces_file (all processes of a node share it; for tests and "
+        "debugging); 'none' turns tracing off (no span is created); 'auto' is 'otlp' when "
+        "otlp_endpoint is set, else 'none'.",
+    )
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP collector URL, e.g. http://otel-collector:4317 (grpc) or "
+        "http://otel-collector:4318/v1/traces (http)."
+    )
+    otlp_protocol: Literal["grpc", "http"] = Field(
+        "grpc", description="OTLP transport: 'grpc' (port 4317) or 'http' (protobuf, port 4318)."
+    )
+    traces_file: str | None = Field(
+        None, description="JSON-lines file the 'file' exporter appends spans to (absolute path)."
+    )
+    sampling_ratio: float = Field(
+        1.0, ge=0, le=1, description="Fraction (0..1) of requests whose trace is recorded; "
+        "tier replicas follow the router's decision (parent-based sampling)."
+    )
+    export_delay_s: float = Field(
+        2.0, gt=0, description="Seconds finished spans wait in the batch before export."
+    )
+    metrics: bool = Field(
+        True, description="Record tierserve_* metrics through Ray's metrics API (Ray dashboard, "
+        "Prometheus endpoint of each node)."
+    )
+    metrics_interval_s: float = Field(
+        2.0, gt=0, description="Seconds between a tier replica's gauge updates (queue depth, "
+        "KV-cache usage, weight version)."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="tierserve log lines: 'json' (one object per line with request_id "
+        "and trace_id) or 'text'."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Level of the `tierserve` loggers in router and tier replicas."
+    )
+    request_log: bool = Field(
+        True, description="Log one summary line per finished request (router)."
+    )
+
+    @model_validator(mode="after")
+    def _exporter_target(self) -> ObservabilityConfig:
+        if self.exporter == "otlp" and not self.otlp_endpoint:
+            raise ValueError("exporter 'otlp' needs otlp_endpoint")
+        if self.exporter == "file" and not self.traces_file:
+            raise ValueError("exporter 'file' needs traces_file")
+        return self
+
+    @property
+    def span_exporter(self) -> str:
+        """The exporter in effect: 'otlp', 'file' or 'none' ('auto' resolved)."""
+        if self.exporter == "auto":
+            return "otlp" if self.otlp_endpoint else "none"
+        return self.exporter
 
 
 class TierServeConfig(StrictModel):
@@ -388,7 +601,20 @@ class TierServeConfig(StrictModel):
     context: ContextConfig = Field(
         default_factory=ContextConfig, description="Conversation store and windowing."
     )
+    observability: ObservabilityConfig = Field(
+        default_factory=ObservabilityConfig, description="Traces, metrics and logs."
+    )
     tiers: list[TierConfig] = Field(..., min_length=1, description="Tiers, any of 7b/33b/236b.")
+    security: SecurityConfig = Field(
+        default_factory=SecurityConfig, description="API keys, rate limits, audit, encryption."
+    )
+
+    @model_validator(mode="after")
+    def _auth_exposure(self) -> TierServeConfig:
+        if self.security.auth == "disabled" and self.server.host not in LOOPBACK_HOSTS:
+            raise ValueError(f"security.auth 'disabled' is allowed only on a loopback host "
+                             f"{LOOPBACK_HOSTS}, not server.host '{self.server.host}'")
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> TierServeConfig:

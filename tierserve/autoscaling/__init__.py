@@ -1,0 +1,1 @@
+"""Queue-depth autoscaling: the pure decision (decision.py) and its Ray Serve adapter."""

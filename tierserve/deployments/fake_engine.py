@@ -14,10 +14,13 @@ from tierserve.deployments.prompting import check_context_length
 
 
 class FakeEngine:
-    def __init__(self, name: str = "fake", max_model_len: int = 512, token_delay_s: float = 0.0):
+    def __init__(self, name: str = "fake", max_model_len: int = 512, token_delay_s: float = 0.0,
+                 answer_tokens: int | None = None):
         self.name = name
         self.max_model_len = max_model_len
         self.token_delay_s = token_delay_s
+        self.answer_tokens = answer_tokens
+        """Fixed answer length (router load tests); None echoes the last message."""
         self.running: set[str] = set()
         self.aborted: list[str] = []
         self.finished = 0
@@ -32,6 +35,8 @@ class FakeEngine:
         return [w for m in request.messages for w in f"{m['role']}: {m['content']}".split()]
 
     def _answer_words(self, request: GenerationRequest) -> list[str]:
+        if self.answer_tokens is not None:
+            return [f"t{i}" for i in range(self.answer_tokens)]
         source = request.prompt if request.prompt is not None else request.messages[-1]["content"]
         return f"[{self.name}] {source}".split()
 

@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 from tierserve.deployments.engine import (
     EngineBackend,
@@ -18,6 +19,7 @@ from tierserve.deployments.engine import (
     GenerationChunk,
     GenerationRequest,
 )
+from tierserve.observability.tier_telemetry import TierTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,12 @@ EngineFactory = Callable[[str, dict], EngineBackend]
 
 
 def vllm_engine_factory(name: str, engine_args: dict) -> EngineBackend:
+    if engine_args.get("engine") == "fake":
+        from tierserve.deployments.fake_engine import FakeEngine
+
+        return FakeEngine(name, engine_args["max_model_len"],
+                          token_delay_s=engine_args.get("token_delay_s", 0.0),
+                          answer_tokens=engine_args.get("answer_tokens"))
     from tierserve.deployments.vllm_engine import VLLMEngine
 
     return VLLMEngine(name, engine_args)
@@ -46,6 +54,10 @@ class TierDeployment:
         self.engine = (engine_factory or vllm_engine_factory)(variant_name, engine_args)
         self.started_at: float | None = None
         self.load_seconds: float | None = None
+        self.replica_id: str | None = None
+        """This replica's id (set by the Serve wrapper); tags the first chunk of each answer."""
+        self.telemetry = TierTelemetry.disabled()
+        """Spans and metrics of this replica (set up by the Serve wrapper from config)."""
 
     async def start(self) -> None:
         begin = time.monotonic()
@@ -57,8 +69,11 @@ class TierDeployment:
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         """Stream the generation; abort it in the engine if the caller goes away."""
         completed = False
+        tag = self.replica_id
         try:
-            async for chunk in self.engine.generate(request):
+            async for chunk in self.telemetry.watch(request, self.engine.generate(request)):
+                if tag is not None:
+                    chunk, tag = replace(chunk, replica=tag), None
                 yield chunk
             completed = True
         finally:
@@ -67,6 +82,34 @@ class TierDeployment:
 
     async def stats(self) -> EngineStats:
         return await self.engine.stats()
+
+    async def publish_metrics(self) -> None:
+        """Refresh this replica's gauges (queue, KV cache, weight version); runs periodically."""
+        # `weight_version` is set by the hot-reload code (issue 7) once it lands.
+        self.telemetry.publish(await self.engine.stats(), getattr(self, "weight_version", None))
+
+    async def record_autoscaling_stats(self) -> dict[str, float]:
+        """Ray Serve calls this on each replica; the queue-depth policy reads `queue_depth`."""
+        stats = await self.engine.stats()
+        return {
+            "queue_depth": float(stats.queue_depth),
+            "waiting": float(stats.waiting),
+            "running": float(stats.running),
+            "kv_cache_usage": float(stats.kv_cache_usage),
+        }
+
+    async def record_routing_stats(self) -> dict:
+        """Ray Serve calls this on each replica every `stats_period_s`; the replica-aware
+        request router reads queue and KV-cache usage for its balance guard and publishes
+        the prefix-cache hit rate."""
+        stats = await self.engine.stats()
+        return {
+            "replica": self.replica_id,
+            "queue_depth": stats.queue_depth,
+            "kv_cache_usage": float(stats.kv_cache_usage),
+            "prefix_cache_queries": int(stats.extra.get("prefix_cache_queries", 0)),
+            "prefix_cache_hits": int(stats.extra.get("prefix_cache_hits", 0)),
+        }
 
     async def info(self) -> dict:
         return {
@@ -82,4 +125,5 @@ class TierDeployment:
         await self.engine.check_health()
 
     async def shutdown(self) -> None:
+        self.telemetry.close()
         await self.engine.shutdown()

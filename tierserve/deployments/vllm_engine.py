@@ -70,6 +70,7 @@ class VLLMEngine:
         self._inflight: set[str] = set()
         self._aborted = 0
         self._finished = 0
+        self.kv_cache_tokens = 0
 
     async def start(self) -> None:
         from vllm.engine.arg_utils import AsyncEngineArgs
@@ -80,6 +81,8 @@ class VLLMEngine:
             args, stat_loggers=[_stat_logger_factory(self._snapshot)]
         )
         self._tokenizer = self._engine.get_tokenizer()
+        cache = self._engine.vllm_config.cache_config  # sized by the engine core at start
+        self.kv_cache_tokens = (cache.num_gpu_blocks or 0) * cache.block_size
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
         if request.prompt is not None:
@@ -151,14 +154,19 @@ class VLLMEngine:
 
     async def stats(self) -> EngineStats:
         snap = self._snapshot
+        # The scheduler snapshot is only refreshed on engine steps, so an idle engine can
+        # keep reporting its last busy step; requests in flight here are the ground truth.
+        inflight = len(self._inflight)
+        running = min(snap.running, inflight)
         return EngineStats(
-            waiting=snap.waiting,
-            running=snap.running,
+            waiting=inflight - running,
+            running=running,
             kv_cache_usage=snap.kv_cache_usage,
             aborted_total=self._aborted,
             finished_total=self._finished,
             extra={
                 "inflight": len(self._inflight),
+                "kv_cache_tokens": self.kv_cache_tokens,
                 "prefix_cache_queries": snap.prefix_queries,
                 "prefix_cache_hits": snap.prefix_hits,
             },

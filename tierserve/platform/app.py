@@ -10,14 +10,18 @@ from pathlib import Path
 
 from ray import serve
 
-from tierserve.config import TierServeConfig, VariantConfig
+from tierserve.autoscaling.policy import serve_autoscaling_config
+from tierserve.config import ObservabilityConfig, TierServeConfig, VariantConfig
 from tierserve.deployments.engine_args import engine_kwargs
 from tierserve.deployments.placement import placement_for
 from tierserve.deployments.precision import validate_precisions
+from tierserve.deployments.request_router import request_router_config
 from tierserve.deployments.tier import TierDeployment
+from tierserve.observability import RouterObserver, TierTelemetry
 from tierserve.planner import validate_deployment
 from tierserve.platform.settings import ARCHITECTURES_DIR, Settings, load_settings
 from tierserve.router.ingress import RouterIngress
+from tierserve.security.deploy import apply_security_settings, check_deployable
 
 ROUTER_DEPLOYMENT = "router"
 
@@ -25,12 +29,27 @@ ROUTER_DEPLOYMENT = "router"
 class ServeTier(TierDeployment):
     """TierDeployment with the async constructor Serve awaits before marking it ready."""
 
-    async def __init__(self, *args, **kwargs):
+    async def __init__(self, *args, observability: dict | None = None, **kwargs):
         TierDeployment.__init__(self, *args, **kwargs)
+        self.telemetry = TierTelemetry.from_config(
+            observability, self.tier_id, self.variant_name,
+            serve.get_replica_context().replica_id.unique_id)
+        self.replica_id = serve.get_replica_context().replica_id.unique_id
         await self.start()
+        self.telemetry.start_publishing(self.publish_metrics)
 
     async def __del__(self):
         await self.shutdown()
+
+
+class ServeRouter(RouterIngress):
+    """RouterIngress whose service records this replica's traces, metrics and JSON logs."""
+
+    def __init__(self, config: dict, handles):
+        settings = ObservabilityConfig.model_validate(config.get("observability") or {})
+        observer = RouterObserver.from_config(settings)  # logging first: the ingress logs
+        RouterIngress.__init__(self, config, handles)
+        self.service.observer = observer
 
 
 def engine_env(variant: VariantConfig, settings: Settings) -> dict[str, str]:
@@ -49,16 +68,7 @@ def _scaling_options(variant: VariantConfig) -> dict:
     scaling = variant.scaling
     if not scaling.autoscaled:
         return {"num_replicas": scaling.start_replicas}
-    return {
-        "autoscaling_config": {
-            "min_replicas": scaling.min_replicas,
-            "max_replicas": scaling.max_replicas,
-            "initial_replicas": scaling.start_replicas,
-            "target_ongoing_requests": scaling.target_queue_per_replica,
-            "upscale_delay_s": scaling.upscale_delay_s,
-            "downscale_delay_s": scaling.downscale_delay_s,
-        }
-    }
+    return {"autoscaling_config": serve_autoscaling_config(variant.name, scaling)}
 
 
 def tier_deployment(config: TierServeConfig, tier_id: str, variant: VariantConfig, settings: Settings):
@@ -74,9 +84,25 @@ def tier_deployment(config: TierServeConfig, tier_id: str, variant: VariantConfi
         health_check_timeout_s=30,
         graceful_shutdown_timeout_s=20,
         **_scaling_options(variant),
+        **_router_options(variant, config),
         **options,
     )
-    return deployment.bind(tier_id, variant.name, engine_kwargs(variant, model, tokenizer))
+    return deployment.bind(tier_id, variant.name, _engine_args(variant, model, tokenizer),
+                           observability=config.observability.model_dump(mode="json"))
+
+
+def _engine_args(variant: VariantConfig, model: str, tokenizer: str) -> dict:
+    if variant.engine == "fake":
+        return {"engine": "fake", "max_model_len": variant.max_model_len, **variant.engine_kwargs}
+    return engine_kwargs(variant, model, tokenizer)
+
+
+def _router_options(variant: VariantConfig, config: TierServeConfig) -> dict:
+    """Replica-aware request router for variants that can have several replicas."""
+    if variant.scaling.max_replicas == 1:
+        return {}
+    router = request_router_config(variant, config.context)
+    return {"request_router_config": router} if router is not None else {}
 
 
 def apply_settings(config: TierServeConfig, settings: Settings) -> TierServeConfig:
@@ -86,7 +112,7 @@ def apply_settings(config: TierServeConfig, settings: Settings) -> TierServeConf
     if config.context.redis_url is None and settings.redis_url:
         context = config.context.model_copy(update={"redis_url": settings.redis_url})
         config = config.model_copy(update={"context": context})
-    return config
+    return apply_security_settings(config, settings.api_keys_file, settings.weights_key_file)
 
 
 def build_app(config: TierServeConfig, settings: Settings | None = None):
@@ -95,12 +121,13 @@ def build_app(config: TierServeConfig, settings: Settings | None = None):
     validate_precisions(config)
     validate_deployment(config, ARCHITECTURES_DIR)
     config = apply_settings(config, settings)
+    check_deployable(config)
     handles = {
         variant.name: tier_deployment(config, tier.id, variant, settings)
         for tier, variant in config.variants()
     }
     router = serve.deployment(
-        serve.ingress()(RouterIngress),
+        serve.ingress()(ServeRouter),
         name=ROUTER_DEPLOYMENT,
         num_replicas=config.router.num_replicas,
         max_ongoing_requests=config.router.max_ongoing_requests,
@@ -113,6 +140,8 @@ def missing_local_models(config: TierServeConfig) -> list[str]:
     """Variants whose model is neither a local directory nor plausibly a hub id."""
     missing = []
     for _, variant in config.variants():
+        if variant.engine == "fake":
+            continue
         resolved = config.resolve_model(variant.model)
         looks_local = resolved.startswith("/") or "/" not in variant.model
         if looks_local and not Path(resolved).exists():

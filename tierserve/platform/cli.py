@@ -46,6 +46,7 @@ def _config_validate(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from tierserve.platform import local
     from tierserve.platform.app import apply_settings, build_app, missing_local_models
+    from tierserve.security.deploy import auth_disabled_banner, check_deployable
 
     settings = load_settings()
     config = _load(args.config)
@@ -54,6 +55,10 @@ def _up(args: argparse.Namespace) -> int:
     )
     config = config.model_copy(update={"server": server})
     config = apply_settings(config, settings)
+    check_deployable(config)
+    banner = auth_disabled_banner(config)
+    if banner:
+        print(banner, file=sys.stderr)
     missing = missing_local_models(config)
     if missing:
         raise ConfigError(
@@ -61,12 +66,14 @@ def _up(args: argparse.Namespace) -> int:
             + "\n  ".join(missing)
         )
     print(f"starting Ray and deploying {len(config.variants())} variant(s) from {args.config}")
-    local.init_ray(settings)
+    local.init_ray(settings, verbose=args.verbose)
     try:
         local.deploy(config, settings, build_app(config, settings))
         url = f"http://{config.server.host}:{config.server.port}"
         print(f"\ntierserve is up: {url}/v1  (models: {url}/v1/models)")
         print("Ray dashboard: http://127.0.0.1:8265   Ctrl-C to stop")
+        if banner:
+            print(banner, file=sys.stderr)
         local.wait_for_interrupt()
     finally:
         print("shutting down")
@@ -82,12 +89,14 @@ def _status(args: argparse.Namespace) -> int:
     settings = load_settings()
     ray.init(address=settings.ray_address or "auto", logging_level="ERROR")
     print(local.format_states(*local.deployment_states(args.app)))
+    print(local.format_autoscaling(local.autoscaling_journal()))
     return 0
 
 
 # Modules under tierserve.platform that add their own subcommands with `register(sub)`;
 # their heavy imports happen inside the command functions, never at parser build time.
-COMMAND_MODULES: tuple[str, ...] = ("cli_bench", "cli_plan", "cli_route", "cli_calibrate")
+COMMAND_MODULES: tuple[str, ...] = ("cli_bench", "cli_plan", "cli_route", "cli_calibrate",
+                                    "cli_keys")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--config", default=str(DEFAULT_CONFIG))
     up.add_argument("--host", default=None, help="override server.host")
     up.add_argument("--port", type=int, default=None, help="override server.port")
+    up.add_argument("--verbose", action="store_true", help="stream replica logs here too")
     up.set_defaults(func=_up)
 
     status = sub.add_parser("status", help="list deployments and their state")

@@ -32,6 +32,60 @@ def _context(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine_settings(config_path: str | None, settings):
+    from tierserve.bench.serve import EngineSettings
+
+    if config_path is None:
+        return EngineSettings(str(settings.cache_dir / "models" / "smollm2-135m-instruct"))
+    from tierserve.config import load_config
+
+    config = load_config(config_path)
+    tier = config.tier(config.tier_ids[0])
+    variant = tier.default
+    return EngineSettings(config.resolve_model(variant.model), variant.max_model_len,
+                          variant.max_num_seqs, variant.kv_cache_bytes or 256 << 20)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tierserve.bench import plot, serve
+
+    settings = load_settings()
+    engine = _engine_settings(args.config, settings)
+    prompts = serve.load_prompts(Path(args.dataset))
+    levels = [int(c) for c in args.concurrency.split(",")]
+    out = Path(args.out)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = serve.run(engine, prompts, levels, args.requests, args.max_tokens, args.rounds,
+                           Path(tmp))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    plot.plot_serve(result, out.with_suffix(".png"))
+    for level, data in result["concurrency"].items():
+        cmp = data["comparison"]
+        print(f"c={level:>3}  pinned/bare tput {cmp['pinned']['throughput_ratio']['median']:.3f}  "
+              f"auto/bare {cmp['auto']['throughput_ratio']['median']:.3f}  "
+              f"A/A {cmp['aa_control']['throughput_ratio']['median']:.3f}  "
+              f"TTFT p50 +{cmp['pinned']['ttft_p50_added_ms']['median']:.1f} ms (pinned) "
+              f"+{cmp['auto']['ttft_p50_added_ms']['median']:.1f} ms (auto)")
+    print(f"written to {out} and {out.with_suffix('.png')}")
+    return 0
+
+
+def _router(args: argparse.Namespace) -> int:
+    from tierserve.bench import router_load
+
+    result = router_load.run(args.connections, args.requests or args.connections,
+                             args.token_delay_s, args.answer_tokens)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    rss = result["router_rss_bytes"]
+    print(f"{result['connections']} connections: errors={result['errors']} "
+          f"router RSS idle {rss['idle'] / 2**20:.0f} MiB, peak {rss['peak'] / 2**20:.0f} MiB")
+    print(f"written to {out}")
+    return 0
+
+
 def register(sub) -> None:
     bench = sub.add_parser("bench", help="benchmarks (results under benchmarks/results/)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
@@ -43,3 +97,23 @@ def register(sub) -> None:
     ctx.add_argument("--rounds", type=int, default=5)
     ctx.add_argument("--out", default=str(RESULTS / "context.json"))
     ctx.set_defaults(func=_context)
+
+    srv = bench_sub.add_parser("serve", help="platform overhead vs bare vLLM, one run")
+    srv.add_argument("--config", default=None, help="take the engine of the first tier's "
+                     "default variant from this config (default: SmolLM2 fp32)")
+    srv.add_argument("--concurrency", default="1,4,16")
+    srv.add_argument("--requests", type=int, default=16, help="requests per run (>= 2x concurrency)")
+    srv.add_argument("--max-tokens", type=int, default=64)
+    srv.add_argument("--rounds", type=int, default=4)
+    srv.add_argument("--dataset", default=str(PACKAGE_ROOT.parent / "shared" / "datasets" /
+                                               "mt_bench" / "question.jsonl"))
+    srv.add_argument("--out", default=str(RESULTS / "serve.json"))
+    srv.set_defaults(func=_serve)
+
+    rtr = bench_sub.add_parser("router", help="1,000 concurrent streams, fast backend")
+    rtr.add_argument("--connections", type=int, default=1000)
+    rtr.add_argument("--requests", type=int, default=None, help="default: = connections")
+    rtr.add_argument("--token-delay-s", type=float, default=0.05)
+    rtr.add_argument("--answer-tokens", type=int, default=32)
+    rtr.add_argument("--out", default=str(RESULTS / "router.json"))
+    rtr.set_defaults(func=_router)

@@ -23,19 +23,22 @@ class DeploymentState:
     message: str = ""
 
 
-def init_ray(settings: Settings, num_cpus: int | None = None) -> None:
+def init_ray(settings: Settings, num_cpus: int | None = None, verbose: bool = False) -> None:
+    """Join RAY_ADDRESS or start a local node. Replica logs go to the Ray dashboard and
+    /tmp/ray/session_latest/logs; `verbose` also streams them to this terminal."""
     import ray
 
     # Bind the local node to loopback, not to a public interface.
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     if settings.ray_address:
-        ray.init(address=settings.ray_address, logging_level="WARNING")
+        ray.init(address=settings.ray_address, logging_level="WARNING", log_to_driver=verbose)
         return
     ray.init(
         num_cpus=num_cpus or os.cpu_count(),
         include_dashboard=True,
         dashboard_host="127.0.0.1",
         logging_level="WARNING",
+        log_to_driver=verbose,
     )
 
 
@@ -66,6 +69,23 @@ def format_states(app_status: str, states: list[DeploymentState]) -> str:
         lines.append(f"  {s.name:<32} {s.status:<12} {replicas}")
         if s.message and s.status not in ("HEALTHY",):
             lines.append(f"      {s.message.strip().splitlines()[-1][:160]}")
+    return "\n".join(lines)
+
+
+def autoscaling_journal() -> dict[str, dict]:
+    from tierserve.autoscaling.journal import read_journal
+
+    return read_journal()
+
+
+def format_autoscaling(journal: dict[str, dict]) -> str:
+    if not journal:
+        return "autoscaling: no decisions yet (fixed replica counts)"
+    lines = ["autoscaling (queue depth):"]
+    for name, entry in sorted(journal.items()):
+        age = time.time() - entry["at"]
+        lines.append(f"  {name:<32} current={entry['current']} target={entry['target']} "
+                     f"{entry['reason']} ({age:.0f} s ago)")
     return "\n".join(lines)
 
 

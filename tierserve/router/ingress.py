@@ -8,7 +8,7 @@ from typing import Any
 from tierserve.config import TierServeConfig, parse_config
 from tierserve.context.conversations import ConversationService
 from tierserve.context.factory import make_store
-from tierserve.context.tokens import counter_pool
+from tierserve.context.tokens import WordTokenCounter, counter_pool
 from tierserve.router.http_app import create_app
 from tierserve.router.service import RouterService
 from tierserve.router.tier_client import HandleTierClient
@@ -16,12 +16,13 @@ from tierserve.router.tier_client import HandleTierClient
 
 def build_conversations(config: TierServeConfig) -> ConversationService:
     """The context store from config, and each variant's own tokenizer for its window."""
+    variants = [v for _, v in config.variants()]
     tokenizers = {
-        v.name: config.resolve_model(v.tokenizer or v.model) for _, v in config.variants()
+        v.name: config.resolve_model(v.tokenizer or v.model) for v in variants if v.engine == "vllm"
     }
-    max_len = {v.name: v.max_model_len for _, v in config.variants()}
-    return ConversationService(make_store(config.context), counter_pool(tokenizers), max_len,
-                               config.context)
+    counters = {**{v.name: WordTokenCounter() for v in variants}, **counter_pool(tokenizers)}
+    max_len = {v.name: v.max_model_len for v in variants}
+    return ConversationService(make_store(config.context), counters, max_len, config.context)
 
 
 class RouterIngress:
