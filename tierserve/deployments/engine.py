@@ -34,6 +34,14 @@ class GenerationRequest:
     """Chat messages ({role, content: str}); the engine applies its model's chat template."""
     prompt: str | None = None
     """Raw prompt for /v1/completions."""
+    conversation: str | None = None
+    """Opaque conversation key ("<owner>:<conversation id>") the tier's request router uses
+    to keep a conversation on one replica; None outside conversations."""
+    prefix_blocks: tuple[int, ...] = ()
+    """Chained hashes of the prompt's leading token blocks (counted with the variant's own
+    tokenizer), for prefix-aware replica choice; empty when the policy does not use them."""
+    routing_policy: str | None = None
+    """Replica-routing policy for this request only (A/B benchmarks); None: the deployment's."""
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -48,6 +56,8 @@ class GenerationChunk:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None = None
+    replica: str | None = None
+    """Id of the replica that produced the generation (set on the first chunk)."""
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,12 @@ from tierserve.context.conversations import (
 from tierserve.context.store import ConversationKey
 from tierserve.deployments.engine import GenerationChunk, GenerationRequest
 from tierserve.errors import EngineFailure, InvalidRequest, NotFound
+from tierserve.router.affinity import conversation_token
 from tierserve.router.classifiers import classifier_from_config
 from tierserve.router.decision import RouteDecision, decide, model_ids
 from tierserve.router.load_monitor import LoadMonitor
 from tierserve.router.protocol import ChatCompletionRequest, CompletionRequest
+from tierserve.router.replica_hints import ReplicaHints
 from tierserve.router.tier_client import TierClient
 
 log = logging.getLogger(__name__)
@@ -62,8 +64,13 @@ class StartedGeneration:
             "x-tierserve-tier": self.decision.tier,
             "x-tierserve-deployment": self.decision.variant,
             "x-tierserve-route-reason": self.decision.reason,
+            **self._replica_header(),
             **self.extra_headers,
         }
+
+    def _replica_header(self) -> dict[str, str]:
+        replica = self.first.replica if self.first is not None else None
+        return {"x-tierserve-replica": replica} if replica else {}
 
 
 class RouterService:
@@ -72,6 +79,7 @@ class RouterService:
         self.config = config
         self.client = client
         self.conversations = conversations
+        self.replica_hints = ReplicaHints(config)
         self.classifier = classifier_from_config(config.routing)
         self.classifier.warmup()  # load models now, not on the first request
         spillover = config.routing.spillover
@@ -153,7 +161,8 @@ class RouterService:
         prepared = self.conversations.prepare(
             decision.variant, system, history, new, body.completion_limit
         )
-        started = await self._start(decision, self._chat_request(body, prepared.messages))
+        started = await self._start(decision, self._chat_request(body, prepared.messages),
+                                    conversation_token(key))
         started.extra_headers.update({
             CONVERSATION_HEADER: conversation_id,
             "x-tierserve-context-dropped-turns": str(prepared.dropped_turns),
@@ -201,7 +210,9 @@ class RouterService:
         )
         return await self._start(decision, request)
 
-    async def _start(self, decision: RouteDecision, request: GenerationRequest) -> StartedGeneration:
+    async def _start(self, decision: RouteDecision, request: GenerationRequest,
+                     conversation: str | None = None) -> StartedGeneration:
+        request = self.replica_hints.fill(decision.variant, request, conversation)
         stream = self.client.stream(decision.variant, request)
         try:
             first = await anext(stream)
