@@ -42,6 +42,9 @@ def integration_config(port: int, redis_url: str | None = None) -> TierServeConf
         "models_dir": str(MODELS_DIR),
         "server": {"host": "127.0.0.1", "port": port, "app_name": APP},
         "context": {"redis_url": redis_url, "retry_after_failure_s": 0.5},
+        # The shared platform stays open (its tests send no keys); test_security.py deploys
+        # a keyed router in front of the same engines.
+        "security": {"auth": "disabled"},
         "tiers": [
             {"id": "7b", "variants": [
                 smol("smol-7b"),

@@ -23,7 +23,9 @@ def small_config(**overrides) -> dict:
                                       variant("small-int8", precision="int8")]},
             {"id": "33b", "variants": [variant("medium-fp32")]},
             {"id": "236b", "variants": [variant("large-bf16", precision="bf16")]},
-        ]
+        ],
+        # Explicitly open: router tests send no keys. tests/unit/security covers auth.
+        "security": {"auth": "disabled"},
     }
     data.update(overrides)
     return data

@@ -18,6 +18,7 @@ def fake_platform_config(port: int, token_delay_s: float, answer_tokens: int) ->
     return {
         "server": {"host": "127.0.0.1", "port": port, "app_name": "bench-router"},
         "router": {"max_ongoing_requests": 4096},
+        "security": {"auth": "disabled"},  # loopback only; measures the router without keys
         "tiers": [{"id": "7b", "variants": [{
             "name": VARIANT, "model": "none", "precision": "fp32", "engine": "fake",
             "max_model_len": 4096, "max_ongoing_requests": 4096,

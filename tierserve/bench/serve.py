@@ -79,6 +79,7 @@ def start_bare_vllm(engine: EngineSettings, port: int, log: Path) -> subprocess.
 def platform_config(engine: EngineSettings, port: int) -> dict:
     return {
         "server": {"host": "127.0.0.1", "port": port, "app_name": "bench"},
+        "security": {"auth": "disabled"},  # loopback only; bare vLLM has no keys either
         "tiers": [{"id": "7b", "variants": [{
             "name": VARIANT, "model": engine.model_dir, "precision": "fp32",
             "max_model_len": engine.max_model_len, "max_num_seqs": engine.max_num_seqs,

@@ -19,6 +19,10 @@ class Settings:
     models_dir_override: Path | None
     ray_address: str | None
     redis_url: str | None
+    api_keys_file: str | None = None
+    """TIERSERVE_API_KEYS_FILE: YAML of hashed API keys (a mounted secret)."""
+    weights_key_file: str | None = None
+    """TIERSERVE_WEIGHTS_KEY_FILE: the AES-256 key of encrypted weights (a mounted secret)."""
 
     @property
     def wheel_dir(self) -> Path:
@@ -38,4 +42,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         models_dir_override=Path(models).expanduser() if models else None,
         ray_address=env.get("RAY_ADDRESS") or None,
         redis_url=env.get("REDIS_URL") or None,
+        api_keys_file=env.get("TIERSERVE_API_KEYS_FILE") or None,
+        weights_key_file=env.get("TIERSERVE_WEIGHTS_KEY_FILE") or None,
     )

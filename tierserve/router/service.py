@@ -25,6 +25,7 @@ from tierserve.router.load_monitor import LoadMonitor
 from tierserve.router.protocol import ChatCompletionRequest, CompletionRequest
 from tierserve.router.replica_hints import ReplicaHints
 from tierserve.router.tier_client import TierClient
+from tierserve.security.limits import check_max_tokens
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ class RouterService:
         self, body: ChatCompletionRequest, headers: Mapping[str, str]
     ) -> StartedGeneration:
         body.check_supported()
+        check_max_tokens(body.completion_limit, self.config.router.max_completion_tokens,
+                         "max_completion_tokens" if body.max_completion_tokens else "max_tokens")
         limit = self.config.router.max_messages
         if len(body.messages) > limit:
             raise InvalidRequest(f"at most {limit} messages per request", param="messages")
@@ -201,6 +204,7 @@ class RouterService:
         self, body: CompletionRequest, headers: Mapping[str, str]
     ) -> StartedGeneration:
         body.check_supported()
+        check_max_tokens(body.max_tokens, self.config.router.max_completion_tokens)
         messages = [{"role": "user", "content": body.text}]
         decision = await self.decide(body.model, messages, headers)
         request = GenerationRequest(
