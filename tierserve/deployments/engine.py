@@ -34,6 +34,9 @@ class GenerationRequest:
     """Chat messages ({role, content: str}); the engine applies its model's chat template."""
     prompt: str | None = None
     """Raw prompt for /v1/completions."""
+    trace_context: dict[str, str] | None = None
+    """W3C trace context ({"traceparent": ...}) of the router's dispatch span, carried across
+    the Ray Serve handle call so the tier's spans join the request's trace; None untraced."""
     conversation: str | None = None
     """Opaque conversation key ("<owner>:<conversation id>") the tier's request router uses
     to keep a conversation on one replica; None outside conversations."""

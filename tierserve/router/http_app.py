@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
+from tierserve.observability.asgi import AuthPassed, ObserveRequests
 from tierserve.router.http_errors import as_tierserve_error, error_response, install_error_handlers
 from tierserve.router.openai_format import DONE_FRAME, ResponseBuilder, error_body, sse
 from tierserve.router.protocol import ChatCompletionRequest, CompletionRequest
@@ -139,7 +140,9 @@ def create_app(service: RouterService, security: Security | None = None) -> Fast
     # the body limit (413, chunked uploads included).
     app.add_middleware(BodyLimit, max_bytes=service.config.router.max_request_bytes,
                        error_app=error_response)
+    app.add_middleware(AuthPassed)  # just inside the gate: reaching it ends `router.auth`
     app.add_middleware(SecurityGate, security=security, error_app=error_response)
+    app.add_middleware(ObserveRequests, service=service)  # outermost: the request's root span
     install_error_handlers(app)
     _document_bearer_auth(app)
     app.include_router(admin_router(service, security), responses=ERROR_RESPONSES)

@@ -18,6 +18,7 @@ from tierserve.context.conversations import (
 from tierserve.context.store import ConversationKey
 from tierserve.deployments.engine import GenerationChunk, GenerationRequest
 from tierserve.errors import EngineFailure, InvalidRequest, NotFound
+from tierserve.observability.request_observer import RequestObservation, RouterObserver
 from tierserve.router.affinity import conversation_token
 from tierserve.router.classifiers import classifier_from_config
 from tierserve.router.decision import RouteDecision, decide, model_ids
@@ -43,19 +44,35 @@ class StartedGeneration:
     rest: AsyncIterator[GenerationChunk]
     extra_headers: dict[str, str] = field(default_factory=dict)
     on_complete: Callable[[str], Awaitable[bool]] | None = None
+    observation: RequestObservation | None = None
+    """The request's trace and metrics, finished when the stream is closed."""
+    last: GenerationChunk | None = None
+    error: BaseException | None = None
+    completed: bool = False
 
     async def chunks(self) -> AsyncIterator[GenerationChunk]:
-        if self.first is not None:
-            yield self.first
-        async for chunk in self.rest:
-            yield chunk
+        try:
+            if self.first is not None:
+                self.last = self.first
+                yield self.first
+            async for chunk in self.rest:
+                self.last = chunk
+                yield chunk
+        except BaseException as err:
+            self.error = err
+            raise
 
     async def aclose(self) -> None:
         await self.rest.aclose()
+        if self.observation is not None:
+            self.observation.finish(self.last, self.error, self.completed)
 
     async def complete(self, text: str) -> None:
         """The whole answer was delivered: record it (a store failure only warns)."""
+        self.completed = True
         if self.on_complete is not None and not await self.on_complete(text):
+            if self.observation is not None:
+                self.observation.context_error("record")
             self.extra_headers["x-tierserve-context"] = "unavailable"
             self.extra_headers["warning"] = CONTEXT_WARNING
 
@@ -76,8 +93,11 @@ class StartedGeneration:
 
 class RouterService:
     def __init__(self, config: TierServeConfig, client: TierClient,
-                 conversations: ConversationService | None = None):
+                 conversations: ConversationService | None = None,
+                 observer: RouterObserver | None = None):
         self.config = config
+        self.observer = observer or RouterObserver.disabled()
+        """Traces, metrics and request log; the platform sets the replica's from config."""
         self.client = client
         self.conversations = conversations
         self.replica_hints = ReplicaHints(config)
@@ -97,9 +117,10 @@ class RouterService:
             loads = self.loads.snapshot()
         args = (self.config, self.classifier, model, messages,
                 self.is_latency_critical(headers), loads, time.monotonic())
-        if self.classifier.blocking and model == "auto":
-            return await asyncio.to_thread(decide, *args)
-        return decide(*args)
+        with self.observer.span("router.classify"):
+            if self.classifier.blocking and model == "auto":
+                return await asyncio.to_thread(decide, *args)
+            return decide(*args)
 
     def is_latency_critical(self, headers: Mapping[str, str]) -> bool:
         value = headers.get(self.config.routing.latency_critical_header, "")
@@ -125,6 +146,11 @@ class RouterService:
         return model_ids(self.config)
 
     async def chat(
+        self, body: ChatCompletionRequest, headers: Mapping[str, str]
+    ) -> StartedGeneration:
+        return await self.observer.observe("chat.completions", self._chat, body, headers)
+
+    async def _chat(
         self, body: ChatCompletionRequest, headers: Mapping[str, str]
     ) -> StartedGeneration:
         body.check_supported()
@@ -158,12 +184,16 @@ class RouterService:
             raise InvalidRequest("conversations are not enabled on this server",
                                  param="conversation_id")
         key = ConversationKey.for_credential(bearer_token(headers), conversation_id)
-        loaded = await self.conversations.load(key)
+        with self.observer.span("router.context.load"):
+            loaded = await self.conversations.load(key)
+        if not loaded.available:
+            self.observer.context_error("load")
         system, history, new = self.conversations.split(messages, loaded.conversation)
         decision = await self.decide(body.model, system + history + new, headers)
-        prepared = self.conversations.prepare(
-            decision.variant, system, history, new, body.completion_limit
-        )
+        with self.observer.span("router.context.trim"):
+            prepared = self.conversations.prepare(
+                decision.variant, system, history, new, body.completion_limit
+            )
         started = await self._start(decision, self._chat_request(body, prepared.messages),
                                     conversation_token(key))
         started.extra_headers.update({
@@ -203,6 +233,11 @@ class RouterService:
     async def complete(
         self, body: CompletionRequest, headers: Mapping[str, str]
     ) -> StartedGeneration:
+        return await self.observer.observe("completions", self._complete, body, headers)
+
+    async def _complete(
+        self, body: CompletionRequest, headers: Mapping[str, str]
+    ) -> StartedGeneration:
         body.check_supported()
         check_max_tokens(body.max_tokens, self.config.router.max_completion_tokens)
         messages = [{"role": "user", "content": body.text}]
@@ -217,6 +252,7 @@ class RouterService:
     async def _start(self, decision: RouteDecision, request: GenerationRequest,
                      conversation: str | None = None) -> StartedGeneration:
         request = self.replica_hints.fill(decision.variant, request, conversation)
+        request = self.observer.dispatching(decision, request)
         stream = self.client.stream(decision.variant, request)
         try:
             first = await anext(stream)
