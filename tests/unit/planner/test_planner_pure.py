@@ -1,4 +1,4 @@
-"""The planner is pure: importing and running it pulls in neither Ray, vLLM nor FastAPI."""
+"""The planner and the k8s renderer are pure: they pull in neither Ray, vLLM nor FastAPI."""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ sys.meta_path.insert(0, Block())
 from pathlib import Path
 from tierserve.config import load_config
 from tierserve.planner import plan_config, validate_deployment
+from tierserve.k8s import K8sValues, render
 config = load_config({str(DEEPSEEK)!r})
 validate_deployment(config, Path({str(ARCHITECTURES)!r}))
+render(config, K8sValues(), lambda c: [], Path({str(ARCHITECTURES)!r}))
 print(len(plan_config(config, Path({str(ARCHITECTURES)!r}))))
 """
 
 
-def test_planner_imports_no_ray_vllm_or_fastapi():
+def test_planner_and_k8s_import_no_ray_vllm_or_fastapi():
     out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "5"
