@@ -109,4 +109,4 @@ def test_burst_scales_up_then_back_down_without_failures(scaling_tier):
           f"{len(load.results)} requests, 0 failed")
     down_at = _wait_for(lambda: running_replicas() == 1, 90)
     assert down_at is not None, read_journal()
-    assert read_journal()[DEPLOYMENT]["reason"].startswith("scale:down(2->1")
+    assert read_journal()[DEPLOYMENT]["last_scale"]["reason"].startswith("scale:down(2->1")

@@ -15,12 +15,16 @@ NAMESPACE = "tierserve"
 class ScaleJournal:
     def __init__(self):
         self.last: dict[str, dict] = {}
+        self.last_scale: dict[str, dict] = {}
 
     def record(self, deployment: str, entry: dict) -> None:
         self.last[deployment] = entry
+        if entry["reason"].startswith("scale"):
+            self.last_scale[deployment] = entry
 
     def snapshot(self) -> dict[str, dict]:
-        return dict(self.last)
+        return {name: {**entry, "last_scale": self.last_scale.get(name)}
+                for name, entry in self.last.items()}
 
 
 class _Reporter:

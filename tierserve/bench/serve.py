@@ -89,14 +89,16 @@ def platform_config(engine: EngineSettings, port: int) -> dict:
     }
 
 
-def start_platform(engine: EngineSettings, port: int) -> None:
+def start_platform(engine: EngineSettings, port: int, serve_mode: str) -> None:
     import ray
     from ray import serve
 
     from tierserve.config import parse_config
     from tierserve.platform.app import build_app
+    from tierserve.platform.local import serve_mode_env
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.update(serve_mode_env(serve_mode))
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(parse_config(platform_config(engine, port))), name="bench",
@@ -163,13 +165,13 @@ async def _sweep(targets: dict[str, Target], prompts: list[str], concurrency: li
 
 
 def run(engine: EngineSettings, prompts: list[str], concurrency: list[int], requests: int,
-        max_tokens: int, rounds: int, workdir: Path) -> dict:
+        max_tokens: int, rounds: int, workdir: Path, serve_mode: str = "standard") -> dict:
     from tqdm import tqdm
 
     bare_port, platform_port = free_port(), free_port()
     bare = start_bare_vllm(engine, bare_port, workdir / "bare-vllm.log")
     try:
-        start_platform(engine, platform_port)
+        start_platform(engine, platform_port, serve_mode)
         bare_url, platform_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{platform_port}"
         wait_healthy(bare_url)
         wait_healthy(platform_url)
@@ -186,7 +188,8 @@ def run(engine: EngineSettings, prompts: list[str], concurrency: list[int], requ
     finally:
         _stop(bare)
         _stop_platform()
-    return {"benchmark": "serve overhead vs bare vLLM", "engine": engine.__dict__,
+    return {"benchmark": "serve overhead vs bare vLLM", "serve_mode": serve_mode,
+            "engine": engine.__dict__,
             "max_tokens": max_tokens, "prompts": len(prompts), "concurrency": sweep,
             "machine": _machine()}
 

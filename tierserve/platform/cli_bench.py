@@ -56,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as tmp:
         result = serve.run(engine, prompts, levels, args.requests, args.max_tokens, args.rounds,
-                           Path(tmp))
+                           Path(tmp), args.serve_mode)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     plot.plot_serve(result, out.with_suffix(".png"))
@@ -102,7 +102,9 @@ def register(sub) -> None:
     srv.add_argument("--config", default=None, help="take the engine of the first tier's "
                      "default variant from this config (default: SmolLM2 fp32)")
     srv.add_argument("--concurrency", default="1,4,16")
-    srv.add_argument("--requests", type=int, default=16, help="requests per run (>= 2x concurrency)")
+    srv.add_argument("--requests", type=int, default=8, help="requests per run (at least 2x concurrency)")
+    srv.add_argument("--serve-mode", default="standard", choices=["standard", "throughput"],
+                     help="Ray Serve data path of the platform under test")
     srv.add_argument("--max-tokens", type=int, default=64)
     srv.add_argument("--rounds", type=int, default=4)
     srv.add_argument("--dataset", default=str(PACKAGE_ROOT.parent / "shared" / "datasets" /
@@ -117,3 +119,7 @@ def register(sub) -> None:
     rtr.add_argument("--answer-tokens", type=int, default=32)
     rtr.add_argument("--out", default=str(RESULTS / "router.json"))
     rtr.set_defaults(func=_router)
+
+    from tierserve.platform.cli_bench_replica import register_bench
+
+    register_bench(bench_sub)
