@@ -135,6 +135,7 @@ def main() -> None:
     for clf in classifiers.values():
         clf.warmup()
     held = load_examples(ROOT / "data/router/examples.jsonl", split="heldout")
+    fresh = load_examples(ROOT / "data/router/examples.jsonl", split="fresh")
     started = time.time()
     report = {
         "machine": {"cpu_count": os.cpu_count(), "pinned_cores": sorted(os.sched_getaffinity(0)),
@@ -142,6 +143,7 @@ def main() -> None:
         "thresholds": {n: c.thresholds.as_dict() for n, c in classifiers.items()},
         "cascade_gate": classifiers["cascade"].gate,
         "heldout": {"n": len(held), **heldout_quality(classifiers, held)},
+        "fresh": {"n": len(fresh), **heldout_quality(classifiers, fresh)},
         "latency_one_core": latency(config, classifiers, held, args.rounds),
         "routellm": routellm(classifiers, Path(args.shared)),
     }
@@ -151,7 +153,9 @@ def main() -> None:
     print(json.dumps({k: report[k] for k in ("thresholds", "cascade_gate")}, indent=1))
     for name in CLASSIFIERS:
         h, lat = report["heldout"][name], report["latency_one_core"][name]
+        f = report["fresh"][name]
         print(f"{name:<10} acc={h['accuracy']:.3f} complex->7b={h['complex_to_7b']:.3f} "
+              f"fresh_acc={f['accuracy']:.3f} fresh_complex->7b={f['complex_to_7b']:.3f} "
               f"p50={lat['p50_ms']:.2f}ms p99={lat['p99_ms']:.2f}ms "
               f"mt_bench_apgr={report['routellm']['mt_bench']['routers'][name]['apgr']} "
               f"gsm8k_apgr={report['routellm']['gsm8k']['routers'][name]['apgr']}")

@@ -382,6 +382,10 @@ class RoutingConfig(StrictModel):
     dialogue_floor: bool = Field(
         True, description="A conversation with earlier assistant turns goes to at least 33b."
     )
+    reasoning_floor: bool = Field(
+        True, description="A last turn asking for a proof, derivation or justification "
+        "(prove, derive, justify, show why, step by step, 证明, 推导, ...) goes to at least 33b."
+    )
     embedding: EmbeddingConfig = Field(
         default_factory=EmbeddingConfig, description="Embedding classifier options."
     )

@@ -7,7 +7,9 @@ leading `{tag}` marking an adversarial case, `\\n` for a newline inside the prom
 Multi-turn sources (`multi_<lang>.yaml`): a list of {tier, turns, tags?, system?}; turns
 alternate user/assistant and end with the user.
 
-The held-out split is stratified: inside each (tier, lang, single/multi) group the examples
+Sources named `fresh_*` form the "fresh" split: a second test set written after the first
+look at held-out results, never used for fitting (see README.md). The held-out split is
+stratified: inside each (tier, lang, single/multi) group the examples
 are ordered by a hash of their id and every fourth one is held out, so adding examples
 never moves an existing one between splits unless its group's order changes.
 """
@@ -27,8 +29,11 @@ OUT = HERE / "examples.jsonl"
 HELD_OUT_EVERY = 4
 
 
+FRESH = "fresh_"
+
+
 def _single(path: Path) -> list[dict]:
-    tier, lang = path.stem.split("_")
+    tier, lang = path.stem.removeprefix(FRESH).split("_")
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
@@ -44,7 +49,7 @@ def _single(path: Path) -> list[dict]:
 
 
 def _multi(path: Path) -> list[dict]:
-    lang = path.stem.split("_")[1]
+    lang = path.stem.removeprefix(FRESH).split("_")[1]
     rows = []
     for item in yaml.safe_load(path.read_text(encoding="utf-8")):
         messages = [{"role": "system", "content": item["system"]}] if "system" in item else []
@@ -69,6 +74,9 @@ def build() -> list[dict]:
             rows.append({"id": f"{path.stem}-{i:03d}", **row, "turns": turns})
     groups = defaultdict(list)
     for row in rows:
+        if row["id"].startswith(FRESH):
+            row["split"] = "fresh"
+            continue
         groups[(row["tier"], row["lang"], row["turns"] > 1)].append(row)
     for members in groups.values():
         for rank, row in enumerate(sorted(members, key=lambda r: _stable(r["id"]))):

@@ -59,22 +59,20 @@ class Classifier:
         if cls.name:
             Classifier.registry[cls.name] = cls
 
-    def __init__(self, thresholds: Thresholds | None = None, dialogue_floor: bool = True):
+    def __init__(self, thresholds: Thresholds | None = None, floors: Floors | None = None):
         self.thresholds = thresholds or default_thresholds(self.name)
-        self.dialogue_floor = dialogue_floor
+        self.floors = floors or Floors()
 
     @classmethod
     def from_config(cls, routing) -> Classifier:
         """Build from a RoutingConfig; subclasses read their own options from it."""
         return cls(thresholds=_config_thresholds(routing, cls.name),
-                   dialogue_floor=routing.dialogue_floor)
+                   floors=Floors.from_routing(routing))
 
     def scored(self, messages: list[dict]) -> Scored:
-        """`score`, with the dialogue floor applied when enabled."""
+        """`score`, with the floors applied."""
         scored = self.score(messages)
-        if self.dialogue_floor:
-            return Scored(dialogue_floor(scored.scores, messages), scored.detail)
-        return scored
+        return Scored(apply_floors(scored.scores, messages, self.floors), scored.detail)
 
     def score(self, messages: list[dict]) -> Scored:
         raise NotImplementedError
@@ -86,15 +84,42 @@ class Classifier:
         """Load whatever is loaded lazily (models, artifacts); a no-op by default."""
 
     def classify(self, messages: list[dict]) -> Classification:
-        scored = self.scored(messages)
+        raw = self.score(messages)
+        scored = Scored(apply_floors(raw.scores, messages, self.floors), raw.detail)
         tier = pick_tier(scored.scores, self.thresholds)
-        return Classification(tier, scored.scores[tier], self.explain(tier, scored), scored.scores)
+        reason = self.explain(tier, scored)
+        if tier != "7b" and pick_tier(raw.scores, self.thresholds) == "7b":
+            reason += f";floor:{floor_reason(messages, self.floors)}"
+        return Classification(tier, scored.scores[tier], reason, scored.scores)
 
 
-def dialogue_floor(scores: dict[str, float], messages: list[dict]) -> dict[str, float]:
-    """A conversation with earlier assistant turns is dialogue: at least the middle tier, so
-    the 7b score moves to 33b (the issue's tier definition; `routing.dialogue_floor`)."""
-    if scores.get("7b", 0.0) == 0.0 or not any(m.get("role") == "assistant" for m in messages):
+@dataclass(frozen=True)
+class Floors:
+    """Requests that may not go to 7b, whatever the scores say (their 7b score moves to
+    33b): a conversation with earlier assistant turns (dialogue, the issue's tier
+    definition) and a last turn that asks for a proof, derivation or justification (not
+    a short lookup). `routing.dialogue_floor` / `routing.reasoning_floor`."""
+
+    dialogue: bool = True
+    reasoning: bool = True
+
+    @classmethod
+    def from_routing(cls, routing) -> Floors:
+        return cls(dialogue=routing.dialogue_floor, reasoning=routing.reasoning_floor)
+
+
+def floor_reason(messages: list[dict], floors: Floors) -> str | None:
+    """Which floor, if any, keeps `messages` off 7b."""
+    if floors.dialogue and any(m.get("role") == "assistant" for m in messages):
+        return "dialogue"
+    if floors.reasoning and feat.asks_reasoning(feat.last_user_text(messages)):
+        return "reasoning"
+    return None
+
+
+def apply_floors(scores: dict[str, float], messages: list[dict],
+                 floors: Floors = Floors()) -> dict[str, float]:
+    if scores.get("7b", 0.0) == 0.0 or floor_reason(messages, floors) is None:
         return scores
     return {**scores, "7b": 0.0, "33b": round(scores["33b"] + scores["7b"], 4)}
 

@@ -23,6 +23,7 @@ from tierserve.router.calibration import ARTIFACTS, Thresholds, load_fitted, pic
 from tierserve.router.classifiers import (
     Classification,
     Classifier,
+    Floors,
     RuleClassifier,
     Scored,
     _config_thresholds,
@@ -44,6 +45,17 @@ def default_model_dir() -> Path:
     return Path(packaged.get_model_path())
 
 
+def _int8_linears(torch, model):
+    """Dynamic INT8 quantisation of the Linear layers (weights int8, activations quantised
+    per batch): about 2x faster on an AVX2 CPU; the head is trained on these embeddings."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
+                                                      dtype=torch.qint8)
+
+
 class MiniLMEncoder:
     """Mean-pooled, L2-normalised sentence embeddings, one text at a time.
 
@@ -51,10 +63,11 @@ class MiniLMEncoder:
     put the actual ask at the end, and the cost of the transformer grows with length."""
 
     def __init__(self, model_dir: str | Path | None = None, max_tokens: int = 128,
-                 threads: int | None = 1):
+                 threads: int | None = 1, quantize: bool = False):
         self.model_dir = Path(model_dir) if model_dir else None
         self.max_tokens = max_tokens
         self.threads = threads
+        self.quantize = quantize
         self._loaded = None
         self._lock = threading.Lock()
 
@@ -69,6 +82,8 @@ class MiniLMEncoder:
                 path = str(self.model_dir or default_model_dir())
                 tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
                 model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+                if self.quantize:
+                    model = _int8_linears(torch, model)
                 self._loaded = (torch, tokenizer, model)
         return self._loaded
 
@@ -100,6 +115,8 @@ class Head:
     max_tokens: int
     info: dict
     temperature: float = 1.0
+    quantized: bool = False
+    """The encoder's Linear layers were INT8-quantised when the head was trained."""
     """Logits are divided by this (fitted on out-of-fold predictions) so that the scores
     are calibrated probabilities, not a logistic regression's overconfident ones."""
 
@@ -122,6 +139,7 @@ class Head:
             max_tokens=int(data.get("max_tokens", 128)),
             info=data.get("info", {}),
             temperature=float(data.get("temperature", 1.0)),
+            quantized=bool(data.get("quantized", False)),
         )
 
     @classmethod
@@ -151,8 +169,8 @@ class EmbeddingClassifier(Classifier):
 
     def __init__(self, thresholds: Thresholds | None = None, encoder: MiniLMEncoder | None = None,
                  head_path: str | Path | None = None, model_dir: str | Path | None = None,
-                 threads: int | None = 1, dialogue_floor: bool = True):
-        super().__init__(thresholds, dialogue_floor)
+                 threads: int | None = 1, floors: Floors | None = None):
+        super().__init__(thresholds, floors)
         self._head_path = head_path
         self._head: Head | None = None
         self._encoder = encoder
@@ -163,7 +181,7 @@ class EmbeddingClassifier(Classifier):
         options = routing.embedding
         return cls(thresholds=_config_thresholds(routing, cls.name), head_path=options.head_path,
                    model_dir=options.model_dir, threads=options.threads,
-                   dialogue_floor=routing.dialogue_floor)
+                   floors=Floors.from_routing(routing))
 
     @property
     def head(self) -> Head:
@@ -175,6 +193,7 @@ class EmbeddingClassifier(Classifier):
     def encoder(self) -> MiniLMEncoder:
         if self._encoder is None:
             self._encoder = MiniLMEncoder(max_tokens=self.head.max_tokens,
+                                          quantize=self.head.quantized,
                                           **self._encoder_options)
         return self._encoder
 
@@ -198,19 +217,19 @@ class CascadeClassifier(Classifier):
 
     def __init__(self, thresholds: Thresholds | None = None, gate: float | None = None,
                  rules: Classifier | None = None, embedding: Classifier | None = None,
-                 dialogue_floor: bool = True):
-        super().__init__(thresholds, dialogue_floor)
+                 floors: Floors | None = None):
+        super().__init__(thresholds, floors)
         fitted = load_fitted(self.name)
         self.gate = gate if gate is not None else fitted.get("gate", 0.7)
-        self.rules = rules or RuleClassifier(dialogue_floor=dialogue_floor)
-        self.embedding = embedding or EmbeddingClassifier(dialogue_floor=dialogue_floor)
+        self.rules = rules or RuleClassifier(floors=floors)
+        self.embedding = embedding or EmbeddingClassifier(floors=floors)
 
     @classmethod
     def from_config(cls, routing) -> CascadeClassifier:
         return cls(gate=routing.cascade_gate,
                    rules=RuleClassifier.from_config(routing),
                    embedding=EmbeddingClassifier.from_config(routing),
-                   dialogue_floor=routing.dialogue_floor)
+                   floors=Floors.from_routing(routing))
 
     def warmup(self) -> None:
         self.embedding.warmup()

@@ -58,10 +58,14 @@ _ALGORITHM = _cues(
     r"算法", r"复杂度", r"最优", r"无锁", r"线性时间", r"最坏情况", r"并发",
 )
 _IMPERATIVE_HARD = _cues(
-    r"^(?:(?:now|then|also|next|ok|so),? )?(?:prove|show that|derive|design|solve|compute|"
-    r"evaluate|count|minimi[sz]e|maximi[sz]e|implement and|find (?:all|the (?:minimum|maximum|"
-    r"number|probability|expected))|give an? (?:\w+ )?algorithm)\b",
-    r"^(?:再|那)?(?:证明|设计|求|推导|计算|给出一个)", r"[，,。]求", r"各有多少",
+    # a hard verb opening any sentence ("... 100! have? Derive it.")
+    r"(?:^|[.?!:;]\s+)(?:(?:now|then|also|next|ok|so),? )?(?:prove|show that|derive|"
+    r"design|solve|compute|evaluate|count|minimi[sz]e|maximi[sz]e|implement and|"
+    r"find (?:all|the (?:minimum|maximum|number|probability|expected))|"
+    r"give an? (?:\w+ )?algorithm)\b",
+    r"\bhow would you (?:prove|verify|derive|design|approach|show|solve)\b",
+    r"(?:^|[。？！；])(?:再|那)?(?:证明|设计|求|推导|计算|给出一个)", r"[，,。]求", r"各有多少",
+    r"推导一下",
 )
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?")
 _DEBUG = _cues(
@@ -96,6 +100,11 @@ _SIMPLE_OPENING = _cues(
 _BREVITY = _cues(
     r"\bone (?:sentence|line|word)\b", r"\bbriefly\b", r"\bin short\b", r"\bquick question\b",
     r"一句话", r"简单(?:说|一句)",
+)
+_REASONING_ASK = _cues(
+    r"\b(?:prove|derive|justify)\b", r"\bshow (?:that|why|how|your work|each step)\b",
+    r"\bstep[- ]by[- ]step\b", r"\bexplain why\b", r"\bwhy is (?:it|this|that) true\b",
+    r"证明", r"推导", r"说明理由", r"说明原因", r"为什么成立", r"逐步",
 )
 _SMALL_TALK = _cues(
     r"^(?:hi|hello|hey|good (?:morning|evening|night)|thanks|thank you|ok|okay|yes|no|cool|"
@@ -155,6 +164,11 @@ def _text(message: dict) -> str:
     if isinstance(content, list):  # OpenAI content parts
         content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
     return str(content).strip()
+
+
+def asks_reasoning(text: str) -> bool:
+    """The text asks for a proof, derivation or justification."""
+    return bool(_REASONING_ASK.search(text))
 
 
 def last_user_text(messages: list[dict]) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tierserve.router.calibration import TIERS
-from tierserve.router.classifiers import Classifier, dialogue_floor
+from tierserve.router.classifiers import Classifier, apply_floors
 from tierserve.router.dataset import Example
 from tierserve.router.embedding import MiniLMEncoder, input_vector
 from tierserve.router.features import last_user_text
@@ -119,6 +119,7 @@ def calibrate(
     max_complex_to_7b: float = 0.02,
     train_head: bool = False,
     dataset_sha: str = "",
+    tolerance: float = 0.01,
 ) -> dict:
     """Fit thresholds for rules, embedding and cascade on labelled `examples` (the train
     split). Embedding scores are out-of-fold (k-fold heads), so thresholds are not fitted on
@@ -130,9 +131,11 @@ def calibrate(
 
     labels = [e.tier for e in examples]
     targets = {"max_share_236b": max_share_236b, "max_complex_to_7b": max_complex_to_7b,
+               "tolerance": tolerance,
                "examples": len(examples), "dataset_sha256": dataset_sha}
     rules_scores = classifier_scores(RuleClassifier(), examples)
-    rules_fit = fit_thresholds(rules_scores, labels, max_share_236b, max_complex_to_7b)
+    rules_fit = fit_thresholds(rules_scores, labels, max_share_236b, max_complex_to_7b,
+                               tolerance=tolerance)
     out: dict = {"rules": _entry(rules_fit, targets)}
     if encoder is None:
         return out
@@ -145,16 +148,20 @@ def calibrate(
                                 {"examples": len(examples), "cv_accuracy": cv,
                                  "dataset_sha256": dataset_sha})
         out["_head"]["temperature"] = temperature
+        out["_head"]["quantized"] = encoder.quantize
     else:
         head = Head.load()
         c, temperature = float(head.info.get("C", 1.0)), head.temperature
         raw = out_of_fold_scores(x, labels, c)
-    emb_scores = [dialogue_floor(temper(s, temperature), e.messages)
+    emb_scores = [apply_floors(temper(s, temperature), e.messages)
                   for s, e in zip(raw, examples, strict=True)]
-    emb_fit = fit_thresholds(emb_scores, labels, max_share_236b, max_complex_to_7b)
+    emb_fit = fit_thresholds(emb_scores, labels, max_share_236b, max_complex_to_7b,
+                             tolerance=tolerance)
     out["embedding"] = _entry(emb_fit, targets)
     gate, cascade = fit_confidence_gate(rules_scores, emb_scores, labels,
-                                        rules_fit.thresholds, emb_fit.thresholds)
+                                        rules_fit.thresholds, emb_fit.thresholds,
+                                        max_share_236b=max_share_236b,
+                                        max_complex_to_7b=max_complex_to_7b)
     out["cascade"] = {"gate": gate, "fitted_on": {**targets, "metrics": cascade.as_dict()}}
     return out
 

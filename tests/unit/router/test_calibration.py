@@ -54,7 +54,7 @@ def test_fit_respects_a_cost_mix():
     fit = fit_thresholds(scores, labels, max_share_236b=0.2)
     assert fit.feasible
     assert fit.metrics.share["236b"] <= 0.2
-    assert fit.metrics.share["236b"] == 0.2  # uses the whole budget: most accurate
+    assert fit.metrics.share["236b"] == 0.2  # the whole budget: the only most-accurate way
     assert fit.metrics.complex_to_7b == 0.0
 
 
@@ -76,3 +76,13 @@ def test_packaged_thresholds_load():
     t = default_thresholds("rules")
     assert 0 <= t.min_236b <= 1 and 0 <= t.min_7b <= 1
     assert default_thresholds("no-such-classifier") == Thresholds()
+
+
+def test_fit_prefers_the_middle_of_an_accuracy_plateau():
+    # one 7b example at p7=0.2 would pull min_7b down to 0.2 for one more hit
+    scores = [s(0.2, 0.7, 0.1)] + [s(0.8, 0.1, 0.1)] * 60 + [s(0.1, 0.8, 0.1)] * 60
+    labels = ["7b"] + ["7b"] * 60 + ["33b"] * 60
+    exact = fit_thresholds(scores, labels, tolerance=0.0)
+    assert exact.thresholds.min_7b <= 0.2 and exact.metrics.accuracy == 1.0
+    robust = fit_thresholds(scores, labels, tolerance=0.01)
+    assert robust.thresholds.min_7b == 0.5 and robust.metrics.accuracy >= 0.99

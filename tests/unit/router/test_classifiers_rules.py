@@ -10,7 +10,8 @@ from tierserve.router.classifiers import (
     Classifier,
     RuleClassifier,
     classifier_from_config,
-    dialogue_floor,
+    Floors,
+    apply_floors,
     make_classifier,
     softmax,
 )
@@ -72,11 +73,19 @@ def test_features_accept_openai_content_parts():
     assert feat.last_user_text(msgs) == "Prove it"
 
 
-def test_dialogue_floor_moves_7b_score_to_33b():
+def test_floors_move_7b_score_to_33b():
     scores = {"7b": 0.7, "33b": 0.2, "236b": 0.1}
-    assert dialogue_floor(scores, user("x")) == scores
-    floored = dialogue_floor(scores, dialogue("a", "b", "c"))
-    assert floored == {"7b": 0.0, "33b": 0.9, "236b": 0.1}
+    assert apply_floors(scores, user("x")) == scores
+    floored = {"7b": 0.0, "33b": 0.9, "236b": 0.1}
+    assert apply_floors(scores, dialogue("a", "b", "c")) == floored
+    assert apply_floors(scores, user("Is 91 prime? Justify.")) == floored
+    assert apply_floors(scores, user("这个结论为什么成立？请说明理由。")) == floored
+    assert apply_floors(scores, user("Is 91 prime? Justify."), Floors(reasoning=False)) == scores
+
+
+def test_a_floor_says_so_in_the_reason():
+    verdict = RuleClassifier().classify(user("Is 91 prime? Justify."))
+    assert verdict.tier != "7b" and verdict.reason.endswith(";floor:reasoning")
 
 
 def test_thresholds_change_the_tier():
@@ -99,11 +108,11 @@ def test_registry_knows_lazy_classifiers_and_rejects_unknown():
 
 def test_config_thresholds_and_floor_reach_the_classifier():
     config = parse_config(small_config(routing={
-        "classifier": "rules", "dialogue_floor": False,
+        "classifier": "rules", "dialogue_floor": False, "reasoning_floor": False,
         "thresholds": {"rules": {"min_236b": 0.9, "min_7b": 0.1}}}))
     clf = classifier_from_config(config.routing)
     assert clf.thresholds == Thresholds(0.9, 0.1)
-    assert clf.dialogue_floor is False
+    assert clf.floors == Floors(dialogue=False, reasoning=False)
 
 
 def test_config_rejects_bad_thresholds():

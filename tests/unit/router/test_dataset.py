@@ -36,7 +36,7 @@ def test_adversarial_cases_are_present_in_both_splits(examples):
     for tag in ("long-simple", "short-hard", "last-simple"):
         tagged = [e for e in examples if tag in e.tags]
         assert len(tagged) >= 10, tag
-        assert {e.split for e in tagged} == {"train", "heldout"}, tag
+        assert {e.split for e in tagged} >= {"train", "heldout"}, tag
 
 
 def test_conversations_end_with_the_user(examples):
