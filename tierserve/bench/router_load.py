@@ -29,12 +29,14 @@ def fake_platform_config(port: int, token_delay_s: float, answer_tokens: int) ->
 
 
 def _router_pid(app: str) -> int:
-    from ray.util.state import list_actors
+    """Ray titles each replica process `ray::ServeReplica:<app>:<deployment>`."""
+    import psutil
 
-    for actor in list_actors(filters=[("state", "=", "ALIVE")], detail=True):
-        if actor.class_name == f"ServeReplica:{app}:router":
-            return actor.pid
-    raise RuntimeError("router replica not found")
+    title = f"ray::ServeReplica:{app}:router"
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(part.startswith(title) for part in proc.info["cmdline"] or []):
+            return proc.pid
+    raise RuntimeError(f"no process titled {title}")
 
 
 class RssSampler(threading.Thread):
