@@ -8,7 +8,9 @@ Multi-turn sources (`multi_<lang>.yaml`): a list of {tier, turns, tags?, system?
 alternate user/assistant and end with the user.
 
 Sources named `fresh_*` form the "fresh" split: a second test set written after the first
-look at held-out results, never used for fitting (see README.md). The held-out split is
+look at held-out results, never used for fitting (see README.md); sources named `train_*`
+were added later and go to the train split whole, so that adding them moves no earlier
+example between splits. The held-out split is
 stratified: inside each (tier, lang, single/multi) group the examples
 are ordered by a hash of their id and every fourth one is held out, so adding examples
 never moves an existing one between splits unless its group's order changes.
@@ -30,10 +32,11 @@ HELD_OUT_EVERY = 4
 
 
 FRESH = "fresh_"
+TRAIN_ONLY = "train_"
 
 
 def _single(path: Path) -> list[dict]:
-    tier, lang = path.stem.removeprefix(FRESH).split("_")
+    tier, lang = path.stem.removeprefix(FRESH).removeprefix(TRAIN_ONLY).split("_")
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
@@ -76,6 +79,9 @@ def build() -> list[dict]:
     for row in rows:
         if row["id"].startswith(FRESH):
             row["split"] = "fresh"
+            continue
+        if row["id"].startswith(TRAIN_ONLY):
+            row["split"] = "train"
             continue
         groups[(row["tier"], row["lang"], row["turns"] > 1)].append(row)
     for members in groups.values():

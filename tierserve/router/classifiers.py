@@ -171,13 +171,14 @@ def rule_evidence(f: feat.Features) -> dict[str, float]:
         hard += 0.6
     if f.imperative_hard:
         hard += 1.5
-    if f.numbers >= 3 and f.questions and size > 25:  # a word problem
-        hard += 1.0
+    word_problem = f.numbers >= 3 and f.questions > 0 and size > 25
+    if word_problem:  # several quantities to combine, then a quantitative question
+        hard += 2.0
     ordinary = 1.0 * _capped(f.ordinary) + (0.8 if f.has_code else 0.0)
     ordinary += 0.5 if size > 25 else 0.0
     simple = ((1.5 if f.simple_opening else 0.0) + (1.0 if size <= 12 else 0.0)
-              + (1.2 if f.brevity else 0.0) + (1.8 if f.final_ask_simple else 0.0)
-              + (2.0 if f.small_talk else 0.0))
+              + (1.2 if f.brevity else 0.0) + (2.0 if f.small_talk else 0.0)
+              + (1.8 if f.final_ask_simple and not word_problem else 0.0))
     if f.has_history:
         # A dialogue to follow needs at least the middle tier, whatever its last turn says.
         ordinary += 1.0 + simple

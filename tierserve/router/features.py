@@ -67,7 +67,12 @@ _IMPERATIVE_HARD = _cues(
     r"(?:^|[。？！；])(?:再|那)?(?:证明|设计|求|推导|计算|给出一个)", r"[，,。]求", r"各有多少",
     r"推导一下",
 )
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?")
+_NUMBER = re.compile(  # quantities: digits, English number words, Chinese numerals + unit
+    r"(?<![A-Za-z0-9_.])\d+(?:[.,]\d+)?|\b(?:two|three|four|five|six|seven|eight|nine|ten|"
+    r"eleven|twelve|twenty|hundred|thousand|twice|half|third|quarter|double|triple)\b|"
+    r"[一二三四五六七八九十两半]+(?=[个只倍天年人元米千克斤分小时次辆本])",
+    re.IGNORECASE,
+)
 _DEBUG = _cues(
     r"\bdeadlocks?\b", r"\brace condition\b", r"\bdata races?\b", r"\bmemory leak\b",
     r"\bleak\b", r"\bOOM\w*", r"\bOutOfMemory", r"\bhangs?\b", r"\bintermittent(?:ly)?\b",
@@ -104,6 +109,7 @@ _BREVITY = _cues(
 _REASONING_ASK = _cues(
     r"\b(?:prove|derive|justify)\b", r"\bshow (?:that|why|how|your work|each step)\b",
     r"\bstep[- ]by[- ]step\b", r"\bexplain why\b", r"\bwhy is (?:it|this|that) true\b",
+    r"\bhow would you (?:prove|verify|derive|design|approach|show|solve)\b",
     r"证明", r"推导", r"说明理由", r"说明原因", r"为什么成立", r"逐步",
 )
 _SMALL_TALK = _cues(
