@@ -68,6 +68,7 @@ class JsonFormatter(logging.Formatter):
             line["request_id"] = ids.request_id
         if ids.trace_id:
             line["trace_id"] = ids.trace_id
+        if ids.span_id:
             line["span_id"] = ids.span_id
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):

@@ -33,7 +33,7 @@ from tierserve.observability.metrics import (
     backend_for,
     reason_kind,
 )
-from tierserve.observability.tracing import Tracing, mark_error, setup_tracing, trace_id_of
+from tierserve.observability.tracing import Tracing, ids_of, mark_error, setup_tracing
 
 log = logging.getLogger("tierserve.requests")
 
@@ -166,11 +166,12 @@ class RequestObservation:
         self.finished = False
         tracing = observer.tracing
         self.root = (tracing.start_span("router.request", kind="server",
-                                        attributes={"tierserve.endpoint": endpoint})
+                                        attributes={"tierserve.endpoint": endpoint},
+                                        start_time=self.began_ns)
                      if tracing.enabled else None)
-        self.trace_id = trace_id_of(self.root) if self.root is not None else None
+        self.trace_id, span_id = ids_of(self.root) if self.root is not None else (None, None)
         if self.trace_id:
-            bind_request(trace_id=self.trace_id)
+            bind_request(trace_id=self.trace_id, span_id=span_id)
 
     def auth_passed(self, key_id: str | None) -> None:
         """The security gate let the request in: the auth span ran from arrival to now."""
@@ -269,10 +270,9 @@ class RequestObservation:
         if self.first_at is not None:
             attributes["tierserve.ttft_s"] = self.first_at - self.began
         self.root.set_attributes(attributes)
-        if self.auth is None:  # the gate refused it (or no gate): auth lasted until now
+        if self.auth is None and status in (401, 403, 429):  # the gate refused it
             self.auth = self._auth_span()
-            if status in (401, 403, 429):
-                mark_error(self.auth, error or _Refused(status))
+            mark_error(self.auth, error or _Refused(status))
             self.auth.end()
         for span in (self.dispatch, self.root):
             if span is None:

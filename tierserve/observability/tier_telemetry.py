@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from tierserve.config import ObservabilityConfig
 from tierserve.observability.logging import bind_request, configure_logging
 from tierserve.observability.metrics import TIER_METRICS, MetricsBackend, Recorder, backend_for
-from tierserve.observability.tracing import Tracing, mark_error, setup_tracing, trace_id_of
+from tierserve.observability.tracing import Tracing, ids_of, mark_error, setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,9 @@ class TierTelemetry:
             "tierserve.deployment": self.route_tags["deployment"],
             "tierserve.replica": self.replica_tags["replica"]})
         inner = self.tracing.start_span("engine.generate", outer)
-        trace_id = trace_id_of(outer)
+        trace_id, span_id = ids_of(outer)
         if trace_id:
-            bind_request(trace_id=trace_id)
+            bind_request(trace_id=trace_id, span_id=span_id)
         return outer, inner
 
     def _record(self, outcome: str, ttft: float | None) -> None:

@@ -95,10 +95,12 @@ def mark_error(span, err: BaseException, status: str | None = None) -> None:
     span.set_status(Status(StatusCode.ERROR, status or type(err).__name__))
 
 
-def trace_id_of(span) -> str | None:
-    """Hex trace id of a recording span (what JSON logs carry), else None."""
+def ids_of(span) -> tuple[str | None, str | None]:
+    """Hex (trace id, span id) of a sampled span (what JSON logs carry), else (None, None)."""
     ctx = span.get_span_context()
-    return format(ctx.trace_id, "032x") if ctx.is_valid and ctx.trace_flags.sampled else None
+    if not (ctx.is_valid and ctx.trace_flags.sampled):
+        return None, None
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
 
 
 class FileSpanExporter:

@@ -18,9 +18,11 @@ def chat(content="What is the capital of France?", **extra):
 
 async def test_successful_request_metrics(traced, metrics):
     r = await traced.post("/v1/chat/completions", json=chat("tell me a long story please now"))
-    usage, tier, dep = r.json()["usage"], r.headers["x-tierserve-tier"], r.headers["x-tierserve-deployment"]
-    tags = {"tier": tier, "deployment": dep}
-    assert metrics.total("tierserve_requests", status="200", endpoint="chat.completions", **tags) == 1
+    usage = r.json()["usage"]
+    tags = {"tier": r.headers["x-tierserve-tier"],
+            "deployment": r.headers["x-tierserve-deployment"]}
+    assert metrics.total("tierserve_requests", status="200", endpoint="chat.completions",
+                         **tags) == 1
     assert metrics.series("tierserve_request_errors") == []
     assert metrics.total("tierserve_prompt_tokens", **tags) == usage["prompt_tokens"]
     assert metrics.total("tierserve_completion_tokens", **tags) == usage["completion_tokens"]

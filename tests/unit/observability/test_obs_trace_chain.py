@@ -97,3 +97,28 @@ async def test_request_log_line_has_ids(traced, spans, caplog):
     assert fields["trace_id"] == format(root.context.trace_id, "032x")
     assert fields["status"] == 200 and fields["completion_tokens"] > 0
     json.dumps(fields)
+
+
+async def test_log_lines_while_serving_carry_the_root_span(traced, spans, caplog):
+    import logging
+
+    from tierserve.observability.logging import current_request
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(current_request())
+    logger = logging.getLogger("tierserve.requests")
+    logger.addHandler(handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="tierserve.requests"):
+            r = await traced.post("/v1/chat/completions", json=chat())
+    finally:
+        logger.removeHandler(handler)
+    root = by_name(spans)["router.request"][0]
+    auth = by_name(spans)["router.auth"][0]
+    assert seen and seen[-1].request_id == r.headers["x-request-id"]
+    assert seen[-1].trace_id == format(root.context.trace_id, "032x")
+    # here the tier runs in the router's task (LocalTierClient), so its span may be current
+    ids = {format(s.context.span_id, "016x") for s in spans.get_finished_spans()}
+    assert seen[-1].span_id in ids
+    assert auth.start_time == root.start_time

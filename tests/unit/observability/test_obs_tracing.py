@@ -13,7 +13,8 @@ from tierserve.observability.tracing import Tracing, read_span_file, setup_traci
 def test_exporter_auto_follows_the_endpoint():
     assert ObservabilityConfig().span_exporter == "none"
     assert ObservabilityConfig(otlp_endpoint="http://collector:4317").span_exporter == "otlp"
-    assert ObservabilityConfig(exporter="none", otlp_endpoint="http://c:4317").span_exporter == "none"
+    pinned = ObservabilityConfig(exporter="none", otlp_endpoint="http://c:4317")
+    assert pinned.span_exporter == "none"
 
 
 @pytest.mark.parametrize("block, field", [
