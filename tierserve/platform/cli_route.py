@@ -84,7 +84,7 @@ def explain(config, classifier, result: dict, messages: list[dict]) -> str:
     lines = [
         f"request    {text[:100]!r}{'...' if len(text) > 100 else ''}",
         f"turns      {f.user_turns} user / {f.assistant_turns} assistant",
-        f"classifier {classifier.name}  thresholds {classifier.thresholds.as_dict()}",
+        f"classifier {_settings(classifier)}",
         f"tier       {result['tier']}  ->  deployment {result['deployment']}",
         f"confidence {result['confidence']:.2f}",
         f"reason     {result['reason']}",
@@ -94,6 +94,13 @@ def explain(config, classifier, result: dict, messages: list[dict]) -> str:
         lines.append(f"  {tier:>5} {score:6.3f} {'#' * round(score * 40)}")
     lines.append(f"features   {cues}")
     return "\n".join(lines)
+
+
+def _settings(classifier) -> str:
+    if hasattr(classifier, "gate"):  # the cascade: its stages' thresholds and the gate
+        return (f"cascade  gate {classifier.gate}  rules {classifier.rules.thresholds.as_dict()}"
+                f"  embedding {classifier.embedding.thresholds.as_dict()}")
+    return f"{classifier.name}  thresholds {classifier.thresholds.as_dict()}"
 
 
 def _route(args: argparse.Namespace) -> int:

@@ -235,18 +235,19 @@ class CascadeClassifier(Classifier):
         self.embedding.warmup()
 
     def score(self, messages: list[dict]) -> Scored:
+        """The deciding stage's scores; `detail` names the stage."""
         first = self.rules.scored(messages)
         tier = pick_tier(first.scores, self.rules.thresholds)
         if first.scores[tier] >= self.gate:
-            return Scored(first.scores, (self.rules, tier, first, first))
-        second = self.embedding.scored(messages)
-        return Scored(second.scores, (self.embedding, tier, first, second))
+            return Scored(first.scores, "rules")
+        return Scored(self.embedding.scored(messages).scores, "embedding")
 
     def classify(self, messages: list[dict]) -> Classification:
-        scored = self.scored(messages)
-        owner, rules_tier, first, inner = scored.detail
-        tier = pick_tier(scored.scores, owner.thresholds)
-        reason = f"cascade:{owner.explain(tier, inner)}"
-        if owner is self.embedding:
-            reason += f"(rules={rules_tier}@{first.scores[rules_tier]:.2f}<{self.gate:.2f})"
-        return Classification(tier, scored.scores[tier], reason, scored.scores)
+        first = self.rules.classify(messages)
+        if first.confidence >= self.gate:
+            return Classification(first.tier, first.confidence, f"cascade:{first.reason}",
+                                  first.scores)
+        second = self.embedding.classify(messages)
+        reason = (f"cascade:{second.reason}"
+                  f"(rules={first.tier}@{first.confidence:.2f}<{self.gate:.2f})")
+        return Classification(second.tier, second.confidence, reason, second.scores)
