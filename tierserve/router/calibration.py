@@ -108,6 +108,15 @@ def _grid(step: float) -> list[float]:
     return [round(i * step, 4) for i in range(count + 1)]
 
 
+def _candidates(values, step: float) -> list[float]:
+    """A regular grid plus the scores' own percentiles: sharp (near 0 or 1) score
+    distributions need cut-offs finer than the grid where the data are."""
+    import numpy as np
+
+    qs = np.quantile(np.asarray(values, dtype=float), np.linspace(0, 1, 101))
+    return sorted(set(_grid(step)) | {round(float(q), 4) for q in qs})
+
+
 def fit_thresholds(
     scores: list[dict[str, float]],
     labels: list[str],
@@ -120,29 +129,30 @@ def fit_thresholds(
     such pair, nearest to (0.5, 0.5), then cheaper (less 236b, more 7b). On a few hundred
     examples, accuracy differences of a request or two are noise; preferring the middle of
     that plateau over its edge keeps the thresholds from chasing them."""
-    fits = []
-    for hi in _grid(step):
-        for lo in _grid(step):
-            t = Thresholds(hi, lo)
-            m = evaluate([pick_tier(s, t) for s in scores], labels)
-            over = max(0.0, m.share["236b"] - max_share_236b)
-            over += max(0.0, m.complex_to_7b - max_complex_to_7b)
-            fits.append(Fit(t, m, round(over, 6) == 0))
-    pool = [f for f in fits if f.feasible]
-    if not pool:  # unreachable targets: the pair that misses them least
-        least = min(_overshoot(f, max_share_236b, max_complex_to_7b) for f in fits)
-        pool = [f for f in fits if _overshoot(f, max_share_236b, max_complex_to_7b) == least]
-    best = max(f.metrics.accuracy for f in pool)
-    near = [f for f in pool if f.metrics.accuracy >= best - tolerance - 1e-9]
-    return min(near, key=lambda f: (
-        round(abs(f.thresholds.min_236b - 0.5) + abs(f.thresholds.min_7b - 0.5), 4),
-        f.metrics.share["236b"], -f.metrics.share["7b"], -f.metrics.accuracy))
+    import numpy as np
 
-
-def _overshoot(f: Fit, max_share_236b: float, max_complex_to_7b: float) -> float:
-    m = f.metrics
-    return round(max(0.0, m.share["236b"] - max_share_236b)
-                 + max(0.0, m.complex_to_7b - max_complex_to_7b), 6)
+    p7 = np.array([s.get("7b", 0.0) for s in scores])
+    p236 = np.array([s.get("236b", 0.0) for s in scores])
+    y = np.array([TIERS.index(t) for t in labels])
+    complex_n = max(1, int((y == 2).sum()))
+    rows = []
+    for hi in _candidates(p236, step):
+        big = p236 >= hi
+        for lo in _candidates(p7, step):
+            pred = np.where(big, 2, np.where(p7 >= lo, 0, 1))
+            share = float(big.mean())
+            to7 = float(((y == 2) & (pred == 0)).sum()) / complex_n
+            over = round(max(0.0, share - max_share_236b) + max(0.0, to7 - max_complex_to_7b), 6)
+            rows.append((over, float((pred == y).mean()), hi, lo, share,
+                         float((pred == 0).mean())))
+    least = min(r[0] for r in rows)
+    pool = [r for r in rows if r[0] == least]
+    best = max(r[1] for r in pool)
+    near = [r for r in pool if r[1] >= best - tolerance - 1e-9]
+    pick = min(near, key=lambda r: (round(abs(r[2] - 0.5) + abs(r[3] - 0.5), 4),
+                                    r[4], -r[5], -r[1]))
+    t = Thresholds(pick[2], pick[3])
+    return Fit(t, evaluate([pick_tier(s, t) for s in scores], labels), least == 0)
 
 
 def fit_confidence_gate(
