@@ -5,8 +5,21 @@ from __future__ import annotations
 
 from tierserve.config import ObservabilityConfig
 from tierserve.observability.tracing import read_span_file, setup_tracing
-from tierserve.platform.cli import build_parser
+import argparse
+
+from tierserve.platform import cli, cli_obs
 from tierserve.platform.cli_obs import render_traces, summarize
+
+
+def parser() -> argparse.ArgumentParser:
+    """The two subcommands alone (the full CLI imports every command module)."""
+    top = argparse.ArgumentParser()
+    cli_obs.register(top.add_subparsers(dest="command", required=True))
+    return top
+
+
+def test_commands_are_registered_in_the_cli():
+    assert "cli_obs" in cli.COMMAND_MODULES
 
 
 def test_traces_render_one_tree_per_trace(tmp_path, capsys):
@@ -28,7 +41,7 @@ def test_traces_render_one_tree_per_trace(tmp_path, capsys):
     assert lines[1].lstrip().startswith("router.request") and "router:" in lines[1]
     assert lines[2].startswith("    tier.generate") and "tier:" in lines[2]
     assert lines[3].startswith("      engine.generate")
-    args = build_parser().parse_args(["traces", path, "--last", "1"])
+    args = parser().parse_args(["traces", path, "--last", "1"])
     assert args.func(args) == 0
     assert capsys.readouterr().out.count("trace ") == 1
 
