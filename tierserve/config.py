@@ -177,8 +177,8 @@ class ReplicaRoutingConfig(StrictModel):
         "(bounds the router's tokenizing cost per request).",
     )
     index_max_blocks: int = Field(
-        200_000, ge=1, description="Most prefix blocks the router remembers per deployment, all "
-        "replicas together (least recently used go first; ~150 bytes each, see "
+        100_000, ge=1, description="Most prefix blocks the router remembers per deployment, all "
+        "replicas together (least recently used go first; ~180 bytes each, see "
         "benchmarks/results/replica_routing.json).",
     )
     index_ttl_s: float = Field(

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ray.serve.config import RequestRouterConfig
-from ray.util import metrics
 
 try:  # the public re-exports (Ray >= 2.46)
     from ray.serve.request_router import (
@@ -49,11 +48,12 @@ except ImportError:  # pragma: no cover - older layouts
 from tierserve.config import ContextConfig, ReplicaRoutingConfig, VariantConfig
 from tierserve.context.store import ContextUnavailable
 from tierserve.deployments.engine import GenerationRequest
+from tierserve.observability.metrics import MetricSpec, RayMetrics, Recorder
 from tierserve.router.affinity import AffinityStore, make_affinity
 from tierserve.router.prefix_index import PrefixIndex
+from tierserve.router import replica_scoring
 from tierserve.router.replica_scoring import (
     POLICIES,
-    PROCESS_TALLIES,
     Ranking,
     ReplicaLoad,
     ScoringParams,
@@ -69,7 +69,8 @@ MAX_PENDING = 10_000
 its state (one affinity lookup), a cancelled one ages out behind newer ones."""
 
 
-def request_router_config(variant: VariantConfig, context: ContextConfig) -> RequestRouterConfig | None:
+def request_router_config(tier_id: str, variant: VariantConfig,
+                          context: ContextConfig) -> RequestRouterConfig | None:
     """Serve's request-router config for a variant; None keeps Serve's default router
     (the `power_of_two` policy)."""
     routing = variant.replica_routing
@@ -77,7 +78,7 @@ def request_router_config(variant: VariantConfig, context: ContextConfig) -> Req
         return None
     return RequestRouterConfig(
         request_router_class=ROUTER_CLASS,
-        request_router_kwargs={"replica_routing": routing.model_dump(mode="json"),
+        request_router_kwargs={"tier": tier_id, "replica_routing": routing.model_dump(mode="json"),
                                "context": context.model_dump(mode="json")},
         request_routing_stats_period_s=routing.stats_period_s,
     )
@@ -102,29 +103,22 @@ class _Routing:
     ranking: Ranking | None = None
 
 
-class _Metrics:
-    def __init__(self, app: str, deployment: str):
-        tags = {"application": app, "deployment": deployment}
-        self.decisions = metrics.Counter(
-            "tierserve_replica_routing_decisions",
-            description="Replica choices by policy and reason (what chose, what gave way).",
-            tag_keys=("application", "deployment", "policy", "reason"),
-        ).set_default_tags(tags)
-        self.affinity = metrics.Counter(
-            "tierserve_replica_affinity_lookups",
-            description="Conversation turns by affinity outcome: hit, moved, new, unavailable.",
-            tag_keys=("application", "deployment", "outcome"),
-        ).set_default_tags(tags)
-        self.prefix_hit_rate = metrics.Gauge(
-            "tierserve_replica_prefix_cache_hit_rate",
-            description="vLLM prefix-cache hit rate of each replica (tokens hit / queried, 0..1).",
-            tag_keys=("application", "deployment", "replica"),
-        ).set_default_tags(tags)
-        self.index_blocks = metrics.Gauge(
-            "tierserve_replica_prefix_index_blocks",
-            description="Prompt blocks this router remembers for prefix matching.",
-            tag_keys=("application", "deployment"),
-        ).set_default_tags(tags)
+REPLICA_ROUTING_METRICS = (
+    MetricSpec("tierserve_replica_routing_decisions", "counter",
+               "Replica choices of the request router by policy and reason (what chose, "
+               "what gave way: affinity, prefix, least_loaded(affinity_gone), ...).",
+               ("tier", "deployment", "policy", "reason")),
+    MetricSpec("tierserve_replica_affinity_turns", "counter",
+               "Conversation turns by affinity outcome: hit (served by the remembered "
+               "replica), moved, new, unavailable (context store down).",
+               ("tier", "deployment", "outcome")),
+    MetricSpec("tierserve_replica_prefix_cache_hit_ratio", "gauge",
+               "vLLM prefix-cache hit ratio of one replica since it started (tokens hit / "
+               "tokens queried, 0..1), from its routing stats.", ("tier", "deployment", "replica")),
+    MetricSpec("tierserve_replica_prefix_index_blocks", "gauge",
+               "Prompt blocks one router remembers for prefix matching (bounded by "
+               "index_max_blocks).", ("tier", "deployment")),
+)
 
 
 class ReplicaAwareRouter(LocalityMixin, MultiplexMixin, RequestRouter):
@@ -134,7 +128,7 @@ class ReplicaAwareRouter(LocalityMixin, MultiplexMixin, RequestRouter):
     oldest pending one, or affinity would hand it to another conversation.
     """
 
-    def initialize_state(self, replica_routing: dict | None = None,
+    def initialize_state(self, tier: str = "", replica_routing: dict | None = None,
                          context: dict | None = None, **_: Any) -> None:
         self._settings = ReplicaRoutingConfig.model_validate(replica_routing or {})
         self._context_config = ContextConfig.model_validate(context or {})
@@ -144,8 +138,11 @@ class ReplicaAwareRouter(LocalityMixin, MultiplexMixin, RequestRouter):
         self._affinity: AffinityStore | None = None
         self._routing: OrderedDict[str, _Routing] = OrderedDict()
         self._background: set[asyncio.Task] = set()
-        self._tally = PROCESS_TALLIES.get(self._deployment)
-        self._metrics = _Metrics(self._deployment_id.app_name, self._deployment)
+        # Serve pickles this module by value: a registry imported by name would be a
+        # private copy, so reach it through its (by-reference) module.
+        self._tally = replica_scoring.PROCESS_TALLIES.get(self._deployment)
+        self._metrics = Recorder(RayMetrics(), REPLICA_ROUTING_METRICS)
+        self._tags = {"tier": tier, "deployment": self._deployment}
 
     # -- choosing --------------------------------------------------------------------
 
@@ -180,7 +177,8 @@ class ReplicaAwareRouter(LocalityMixin, MultiplexMixin, RequestRouter):
             return await self._store().lookup(conversation)
         except ContextUnavailable:
             self._tally.affinity["unavailable"] += 1
-            self._metrics.affinity.inc(tags={"outcome": "unavailable"})
+            self._metrics.record("tierserve_replica_affinity_turns", 1,
+                                 {**self._tags, "outcome": "unavailable"})
         except ValueError:
             log.warning("ignoring malformed conversation key %r", conversation)
         return None
@@ -222,16 +220,18 @@ class ReplicaAwareRouter(LocalityMixin, MultiplexMixin, RequestRouter):
             return
         served = replica_id.unique_id
         self._tally.decided(state.ranking)
-        self._metrics.decisions.inc(tags={"policy": state.params.policy,
-                                          "reason": state.ranking.label})
+        self._metrics.record("tierserve_replica_routing_decisions", 1, {
+            **self._tags, "policy": state.params.policy, "reason": state.ranking.label})
         if request.conversation and state.params.uses_affinity:
             outcome = self._tally.routed(state.remembered, served)
-            self._metrics.affinity.inc(tags={"outcome": outcome})
+            self._metrics.record("tierserve_replica_affinity_turns", 1,
+                                 {**self._tags, "outcome": outcome})
             if state.remembered != served:
                 self._spawn(self._remember(request.conversation, served))
         if request.prefix_blocks:
             self._index.record(served, request.prefix_blocks)
-            self._metrics.index_blocks.set(len(self._index))
+            self._metrics.record("tierserve_replica_prefix_index_blocks", len(self._index),
+                                 self._tags)
         self._publish_cache_hit_rate(replica_id)
 
     async def _remember(self, conversation: str, replica: str) -> None:
@@ -252,9 +252,9 @@ class ReplicaAwareRouter(LocalityMixin, MultiplexMixin, RequestRouter):
         stats = (replica.routing_stats if replica is not None else None) or {}
         queries = stats.get("prefix_cache_queries", 0)
         if queries:
-            self._metrics.prefix_hit_rate.set(
-                stats.get("prefix_cache_hits", 0) / queries,
-                tags={"replica": replica_id.unique_id})
+            self._metrics.record("tierserve_replica_prefix_cache_hit_ratio",
+                                 stats.get("prefix_cache_hits", 0) / queries,
+                                 {**self._tags, "replica": replica_id.unique_id})
 
     # -- replicas coming and going -----------------------------------------------------
 

@@ -84,7 +84,7 @@ def tier_deployment(config: TierServeConfig, tier_id: str, variant: VariantConfi
         health_check_timeout_s=30,
         graceful_shutdown_timeout_s=20,
         **_scaling_options(variant),
-        **_router_options(variant, config),
+        **_router_options(tier_id, variant, config),
         **options,
     )
     return deployment.bind(tier_id, variant.name, _engine_args(variant, model, tokenizer),
@@ -97,11 +97,11 @@ def _engine_args(variant: VariantConfig, model: str, tokenizer: str) -> dict:
     return engine_kwargs(variant, model, tokenizer)
 
 
-def _router_options(variant: VariantConfig, config: TierServeConfig) -> dict:
+def _router_options(tier_id: str, variant: VariantConfig, config: TierServeConfig) -> dict:
     """Replica-aware request router for variants that can have several replicas."""
     if variant.scaling.max_replicas == 1:
         return {}
-    router = request_router_config(variant, config.context)
+    router = request_router_config(tier_id, variant, config.context)
     return {"request_router_config": router} if router is not None else {}
 
 

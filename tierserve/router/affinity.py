@@ -49,7 +49,8 @@ class StoreAffinity:
         return await self.store.get_replica(parse_conversation_token(conversation), self.deployment)
 
     async def remember(self, conversation: str, replica: str) -> None:
-        await self.store.set_replica(parse_conversation_token(conversation), self.deployment, replica)
+        key = parse_conversation_token(conversation)
+        await self.store.set_replica(key, self.deployment, replica)
 
     async def close(self) -> None:
         await self.store.close()
@@ -78,6 +79,9 @@ class LocalAffinity:
         return entry[0]
 
     async def remember(self, conversation: str, replica: str) -> None:
+        self.put(conversation, replica)
+
+    def put(self, conversation: str, replica: str) -> None:
         self._table.pop(conversation, None)
         self._table[conversation] = (replica, self._clock())
         while len(self._table) > self.max_entries:

@@ -96,7 +96,8 @@ def test_hints_only_for_multi_replica_variants_and_the_policy_in_use():
     filled = hints.fill("medium-fp32", request, "o:c1")
     assert filled.conversation == "o:c1" and len(filled.prefix_blocks) == 3  # 15 words / 4
     assert hints.fill("small-fp32", request, "o:c1") is request  # one replica: nothing to choose
-    p2c = GenerationRequest("r", SamplingOptions(), prompt="a b c d e f g h", routing_policy="power_of_two")
+    p2c = GenerationRequest("r", SamplingOptions(), prompt="a b c d e f g h",
+                            routing_policy="power_of_two")
     assert hints.fill("medium-fp32", p2c, "o:c1") is p2c
     aff = GenerationRequest("r", SamplingOptions(), prompt="a b c d", routing_policy="affinity")
     assert hints.fill("medium-fp32", aff, "o:c1").prefix_blocks == ()
@@ -109,7 +110,8 @@ def test_hints_survive_a_missing_tokenizer_and_cap_the_prompt():
     config = two_replica_config(prefix_max_tokens=8)
     request = GenerationRequest("r", SamplingOptions(), prompt=" ".join(["w"] * 100))
     assert ReplicaHints(config, load_tokenizer=broken).fill("medium-fp32", request, None) is request
-    capped = ReplicaHints(config, load_tokenizer=lambda p: WordTokenizer()).fill("medium-fp32", request)
+    words = ReplicaHints(config, load_tokenizer=lambda p: WordTokenizer())
+    capped = words.fill("medium-fp32", request)
     assert len(capped.prefix_blocks) == 2  # 8 tokens, 4 per block
 
 
@@ -126,7 +128,8 @@ class ReplicaSetClient:
         self.reasons: list[str] = []
 
     async def stream(self, variant: str, request: GenerationRequest):
-        remembered = await self.affinity.lookup(request.conversation) if request.conversation else None
+        conversation = request.conversation
+        remembered = await self.affinity.lookup(conversation) if conversation else None
         loads = [ReplicaLoad(name, len(r.engine.running)) for name, r in self.replicas.items()]
         matches = self.index.match(request.prefix_blocks, list(self.replicas))
         ranking = rank_replicas(loads, Signals(remembered, matches), self.params, self.rng)
@@ -150,7 +153,8 @@ async def test_replica_gone_mid_conversation_moves_it_and_loses_nothing():
         {v.name: v.max_model_len for _, v in config.variants()}, config.context)
     replicas = {}
     for name in ("r1", "r2"):
-        dep = TierDeployment("33b", "medium-fp32", {}, engine_factory=lambda n, a: FakeEngine(n, 512))
+        dep = TierDeployment("33b", "medium-fp32", {},
+                             engine_factory=lambda n, a: FakeEngine(n, 512))
         dep.replica_id = name
         await dep.start()
         replicas[name] = dep
@@ -191,5 +195,6 @@ async def test_store_failure_is_not_a_routing_failure():
     with pytest.raises(ContextUnavailable):
         await affinity.lookup("o:c")
     # the router catches it and ranks without affinity: same as a new conversation
-    ranking = rank_replicas([ReplicaLoad("a", 0), ReplicaLoad("b", 3)], Signals(None), ScoringParams())
+    loads = [ReplicaLoad("a", 0), ReplicaLoad("b", 3)]
+    ranking = rank_replicas(loads, Signals(None), ScoringParams())
     assert ranking.first == "a"
