@@ -101,6 +101,13 @@ ERROR_RESPONSES = {status: {"model": ErrorResponse, "description": text} for sta
     429: "Rate limit reached (see the Retry-After header)",
     503: "A replica failed or the tier is at capacity; retry",
 }.items()}
+GENERATION_RESPONSES = {**ERROR_RESPONSES, 200: {
+    "description": "The completion; with `stream: true`, server-sent events ending in "
+                   "`data: [DONE]` (an error after the first event arrives as a final "
+                   "`data: {\"error\": ...}` event)",
+    "content": {"application/json": {}, "text/event-stream": {"schema": {
+        "type": "object", "properties": {"data": {"type": "string"}}, "required": ["data"]}}},
+}}
 
 
 def _document_bearer_auth(app: FastAPI) -> None:
@@ -155,7 +162,7 @@ def create_app(service: RouterService, security: Security | None = None) -> Fast
     async def models() -> dict:
         return service.list_models()
 
-    @app.post("/v1/chat/completions", responses=ERROR_RESPONSES)
+    @app.post("/v1/chat/completions", responses=GENERATION_RESPONSES)
     async def chat_completions(body: ChatCompletionRequest, request: Request):
         started = await service.chat(body, request.headers)
         return await _respond(started, started.decision.variant, True, body.stream,
@@ -169,7 +176,7 @@ def create_app(service: RouterService, security: Security | None = None) -> Fast
     async def delete_conversation(conversation_id: str, request: Request) -> dict:
         return await service.delete_conversation(conversation_id, request.headers)
 
-    @app.post("/v1/completions", responses=ERROR_RESPONSES)
+    @app.post("/v1/completions", responses=GENERATION_RESPONSES)
     async def completions(body: CompletionRequest, request: Request):
         started = await service.complete(body, request.headers)
         return await _respond(started, started.decision.variant, False, body.stream,

@@ -11,6 +11,7 @@ The file is the durable copy: a Redis failure is logged and counted, never raise
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import getpass
 import hashlib
@@ -126,6 +127,10 @@ class AuditLog:
         except Exception as err:  # the file is the durable copy; Redis is best effort
             self.redis_errors_total += 1
             log.warning("audit: redis stream %s unavailable: %s", self.stream, err)
+            client, self._aredis = self._aredis, None  # reconnect from scratch next time
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
 
     def record_sync(self, event: AuditEvent) -> dict:
         """For command-line tools (publish, key creation): file, then stream."""

@@ -152,17 +152,21 @@ class SecurityGate:
         scope.setdefault("state", {})["principal"] = principal
         if not audited:
             return await self.app(scope, receive, send)
-        status: list[int] = []
+        audited_at_start: list[int] = []
 
-        async def send_watching(message: dict) -> None:
+        async def send_audited(message: dict) -> None:
+            # The action is done once its response starts: record it before the client
+            # can see the status, so an answered admin call is never missing from the log.
             if message["type"] == "http.response.start":
-                status.append(message["status"])
+                audited_at_start.append(message["status"])
+                await self._audit(scope, path, principal, str(message["status"]))
             await send(message)
 
         try:
-            await self.app(scope, receive, send_watching)
+            await self.app(scope, receive, send_audited)
         finally:
-            await self._audit(scope, path, principal, str(status[0]) if status else "failed")
+            if not audited_at_start:
+                await self._audit(scope, path, principal, "failed")
 
     def _count(self, err: TierServeError) -> None:
         name = {401: "unauthorized", 403: "forbidden", 429: "rate_limited"}.get(err.status_code)
