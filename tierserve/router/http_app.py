@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
 from pydantic import BaseModel
 
 from tierserve.observability.asgi import AuthPassed, ObserveRequests
@@ -41,19 +42,21 @@ async def _sse_frames(
 ) -> AsyncIterator[bytes]:
     last, parts = None, []
     try:
-        async for chunk in started.chunks():
-            yield builder.chunk(chunk.text, chunk.finish_reason, first=last is None)
-            parts.append(chunk.text)
-            last = chunk
-        if include_usage and last is not None:
-            yield builder.usage_chunk(last)
-        await started.complete("".join(parts))
-    except Exception as err:  # after the 200 header: report in-band, then end cleanly
-        yield sse(error_body(as_tierserve_error(err)))
-    finally:
-        await started.aclose()
+        try:
+            async for chunk in started.chunks():
+                yield builder.chunk(chunk.text, chunk.finish_reason, first=last is None)
+                parts.append(chunk.text)
+                last = chunk
+            if include_usage and last is not None:
+                yield builder.usage_chunk(last)
+            await started.complete("".join(parts))
+        except Exception as err:  # after the 200 header: report in-band, then end cleanly
+            yield sse(error_body(as_tierserve_error(err)))
+        finally:
+            await started.aclose()
+        yield DONE_FRAME
+    finally:  # after [DONE] has gone out (or the client left): off the client's clock
         await _charge_usage(charge, last)
-    yield DONE_FRAME
 
 
 async def _respond(started: StartedGeneration, model: str, chat: bool, stream: bool,
@@ -74,11 +77,12 @@ async def _respond(started: StartedGeneration, model: str, chat: bool, stream: b
         text = "".join(parts)
         await started.complete(text)
     except Exception as err:
+        await _charge_usage(charge, last)
         return error_response(err, headers)
     finally:
         await started.aclose()
-        await _charge_usage(charge, last)
-    return JSONResponse(builder.full(text, last), headers=started.headers())
+    return JSONResponse(builder.full(text, last), headers=started.headers(),
+                        background=BackgroundTask(_charge_usage, charge, last))
 
 
 class ErrorDetail(BaseModel):

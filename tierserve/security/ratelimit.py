@@ -54,35 +54,61 @@ def bucket_step(level: float | None, at: float | None, now: float, capacity: flo
     return Step(True, 0.0, max(-capacity, level - cost))
 
 
-# KEYS[1]: bucket hash. ARGV: capacity, per_s, cost, mode, ttl_s. Same arithmetic as
-# bucket_step; floats travel as strings (Lua numbers returned to Redis are truncated).
+@dataclass(frozen=True)
+class Op:
+    """One operation on one key's bucket (`kind`: 'req' or 'tok')."""
+
+    owner: str
+    kind: str
+    capacity: float
+    per_s: float
+    cost: float
+    mode: Mode
+
+    @property
+    def ttl_s(self) -> int:
+        return max(1, math.ceil(2 * self.capacity / self.per_s))  # -capacity back to full
+
+
+# KEYS: one bucket hash per op. ARGV: per op capacity, per_s, cost, mode, ttl_s. Runs the
+# ops in order, atomically, and stops at the first refusal: the same arithmetic as
+# bucket_step, on Redis's clock. Floats travel as strings (Lua numbers are truncated).
 BUCKET_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local cap, per_s, cost, mode = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local s = redis.call('HMGET', KEYS[1], 'level', 'at')
-local level = tonumber(s[1]) or cap
-local at = tonumber(s[2]) or now
-level = math.min(cap, level + math.max(0, now - at) * per_s)
-local allowed, wait = 1, 0
-if mode == 'take' then
-  if level >= cost then level = level - cost else allowed = 0; wait = (cost - level) / per_s end
-elseif mode == 'check' then
-  if level <= 0 then allowed = 0; wait = (1 - level) / per_s end
-else
-  level = math.max(-cap, level - cost)
+local out = {}
+for i = 1, #KEYS do
+  local a = (i - 1) * 5
+  local cap, per_s = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local cost, mode = tonumber(ARGV[a + 3]), ARGV[a + 4]
+  local s = redis.call('HMGET', KEYS[i], 'level', 'at')
+  local level = tonumber(s[1]) or cap
+  local at = tonumber(s[2]) or now
+  level = math.min(cap, level + math.max(0, now - at) * per_s)
+  local allowed, wait = 1, 0
+  if mode == 'take' then
+    if level >= cost then level = level - cost else allowed = 0; wait = (cost - level) / per_s end
+  elseif mode == 'check' then
+    if level <= 0 then allowed = 0; wait = (1 - level) / per_s end
+  else
+    level = math.max(-cap, level - cost)
+  end
+  redis.call('HSET', KEYS[i], 'level', tostring(level), 'at', tostring(now))
+  redis.call('EXPIRE', KEYS[i], ARGV[a + 5])
+  table.insert(out, allowed)
+  table.insert(out, tostring(wait))
+  table.insert(out, tostring(level))
+  if allowed == 0 then break end
 end
-redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', tostring(now))
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return {allowed, tostring(wait), tostring(level)}
+return out
 """
 
 
 class BucketStore(Protocol):
     name: str
 
-    async def step(self, key: str, capacity: float, per_s: float, cost: float,
-                   mode: Mode) -> Step: ...
+    async def run(self, ops: list[Op]) -> list[Step]:
+        """Apply `ops` in order, atomically; stop after the first refused one."""
 
     async def close(self) -> None: ...
 
@@ -94,22 +120,26 @@ class MemoryBuckets:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
-        self._state: dict[str, tuple[float, float]] = {}
+        self._state: dict[tuple[str, str], tuple[float, float]] = {}
 
-    async def step(self, key: str, capacity: float, per_s: float, cost: float,
-                   mode: Mode) -> Step:
-        now = self._clock()
-        level, at = self._state.get(key, (None, None))
-        result = bucket_step(level, at, now, capacity, per_s, cost, mode)
-        self._state[key] = (result.level, now)
-        return result
+    async def run(self, ops: list[Op]) -> list[Step]:
+        now, steps = self._clock(), []
+        for op in ops:
+            level, at = self._state.get((op.owner, op.kind), (None, None))
+            step = bucket_step(level, at, now, op.capacity, op.per_s, op.cost, op.mode)
+            self._state[(op.owner, op.kind)] = (step.level, now)
+            steps.append(step)
+            if not step.allowed:
+                break
+        return steps
 
     async def close(self) -> None:
         self._state.clear()
 
 
 class RedisBuckets:
-    """Buckets in Redis, shared by all router replicas; memory buckets while Redis fails."""
+    """Buckets in Redis, shared by all router replicas; memory buckets while Redis fails.
+    One round trip per `run` (an admission is a token check and a request take)."""
 
     name = "redis"
 
@@ -132,20 +162,23 @@ class RedisBuckets:
     def degraded(self) -> bool:
         return self._clock() < self._down_until
 
-    async def step(self, key: str, capacity: float, per_s: float, cost: float,
-                   mode: Mode) -> Step:
+    def key(self, op: Op) -> str:
+        # One hash tag per API key: its buckets share a Redis Cluster slot (one script).
+        return f"{self.namespace}:{{{op.owner}}}:{op.kind}"
+
+    async def run(self, ops: list[Op]) -> list[Step]:
         if self.degraded:
-            return await self.fallback.step(key, capacity, per_s, cost, mode)
-        ttl = max(1, math.ceil(2 * capacity / per_s))  # refill from -capacity to full
+            return await self.fallback.run(ops)
+        args = [v for op in ops for v in (op.capacity, op.per_s, op.cost, op.mode, op.ttl_s)]
         try:
-            allowed, wait, level = await self._script(
-                keys=[f"{self.namespace}:{{{key}}}"], args=[capacity, per_s, cost, mode, ttl])
+            flat = await self._script(keys=[self.key(op) for op in ops], args=args)
         except Exception as err:  # any Redis/network failure: limit locally, never 5xx
             self.errors_total += 1
             self._down_until = self._clock() + self.retry_after_failure_s
             log.warning("rate limiter: redis failed (%s); using per-replica buckets", err)
-            return await self.fallback.step(key, capacity, per_s, cost, mode)
-        return Step(bool(allowed), float(wait), float(level))
+            return await self.fallback.run(ops)
+        return [Step(bool(flat[i]), float(flat[i + 1]), float(flat[i + 2]))
+                for i in range(0, len(flat), 3)]
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -168,21 +201,27 @@ class RateLimiter:
         self.limited_total = 0
 
     async def admit(self, principal: Principal) -> None:
-        """Raise RateLimited (with Retry-After) when the key is over either limit."""
-        tpm, rpm = principal.tokens_per_min, principal.requests_per_min
-        if tpm is not None:  # checked first: it spends nothing
-            step = await self.buckets.step(f"{principal.key_id}:tok", tpm, tpm / 60, 0, "check")
-            if not step.allowed:
-                self._refuse(principal, f"{tpm} tokens per minute", step)
+        """Raise RateLimited (with Retry-After) when the key is over either limit: one
+        atomic round trip (the token check spends nothing, then the request is taken)."""
+        tpm, rpm, who = principal.tokens_per_min, principal.requests_per_min, principal.key_id
+        ops, limits = [], []
+        if tpm is not None:
+            ops.append(Op(who, "tok", tpm, tpm / 60, 0, "check"))
+            limits.append(f"{tpm} tokens per minute")
         if rpm is not None:
-            step = await self.buckets.step(f"{principal.key_id}:req", rpm, rpm / 60, 1, "take")
-            if not step.allowed:
-                self._refuse(principal, f"{rpm} requests per minute", step)
+            ops.append(Op(who, "req", rpm, rpm / 60, 1, "take"))
+            limits.append(f"{rpm} requests per minute")
+        if not ops:
+            return
+        steps = await self.buckets.run(ops)
+        if not steps[-1].allowed:
+            self._refuse(principal, limits[len(steps) - 1], steps[-1])
 
     async def charge(self, principal: Principal, tokens: int) -> None:
         tpm = principal.tokens_per_min
         if tpm is not None and tokens > 0:
-            await self.buckets.step(f"{principal.key_id}:tok", tpm, tpm / 60, tokens, "charge")
+            await self.buckets.run([Op(principal.key_id, "tok", tpm, tpm / 60, tokens,
+                                       "charge")])
 
     def _refuse(self, principal: Principal, limit: str, step: Step) -> None:
         self.limited_total += 1

@@ -9,6 +9,7 @@ from tierserve.errors import RateLimited
 from tierserve.security.keys import Principal
 from tierserve.security.ratelimit import (
     MemoryBuckets,
+    Op,
     RateLimiter,
     RedisBuckets,
     bucket_step,
@@ -87,18 +88,37 @@ def test_store_choice():
 
 async def test_redis_buckets_match_the_memory_arithmetic(redis_server):
     buckets = RedisBuckets(redis_server.url, namespace="t:rl")
+    take = Op("k", "req", 3, 0.001, 1, "take")
     try:
-        first = await buckets.step("k", 3, 0.001, 1, "take")
+        first = (await buckets.run([take]))[0]
         assert first.allowed and first.level == pytest.approx(2, abs=0.01)
-        await buckets.step("k", 3, 0.001, 1, "take")
-        await buckets.step("k", 3, 0.001, 1, "take")
-        refused = await buckets.step("k", 3, 0.001, 1, "take")
+        await buckets.run([take])
+        await buckets.run([take])
+        refused = (await buckets.run([take]))[0]
         assert not refused.allowed and refused.retry_after_s > 900
-        charged = await buckets.step("t", 100, 0.001, 150, "charge")
+        charged = (await buckets.run([Op("t", "tok", 100, 0.001, 150, "charge")]))[0]
         assert charged.level == pytest.approx(-50, abs=0.01)
-        assert not (await buckets.step("t", 100, 0.001, 0, "check")).allowed
+        # One script, stops at the first refusal: the request bucket is not touched.
+        steps = await buckets.run([Op("t", "tok", 100, 0.001, 0, "check"),
+                                   Op("t", "req", 3, 0.001, 1, "take")])
+        assert len(steps) == 1 and not steps[0].allowed
+        assert await buckets._redis.hget("t:rl:{t}:req", "level") is None
     finally:
         await buckets.close()
+
+
+async def test_memory_and_redis_agree_on_a_sequence(redis_server):
+    memory, redis_buckets = MemoryBuckets(Clock()), RedisBuckets(redis_server.url)
+    ops = [[Op("s", "tok", 50, 0.001, 0, "check"), Op("s", "req", 2, 0.001, 1, "take")],
+           [Op("s", "tok", 50, 0.001, 70, "charge")],
+           [Op("s", "tok", 50, 0.001, 0, "check"), Op("s", "req", 2, 0.001, 1, "take")]]
+    try:
+        for batch in ops:
+            a, b = await memory.run(batch), await redis_buckets.run(batch)
+            assert [s.allowed for s in a] == [s.allowed for s in b]
+            assert [s.level for s in a] == pytest.approx([s.level for s in b], abs=0.01)
+    finally:
+        await redis_buckets.close()
 
 
 async def test_two_routers_share_redis_buckets(redis_server):
