@@ -61,6 +61,11 @@ def _last_line(handle) -> bytes:
     return tail.rstrip(b"\n")
 
 
+def _ends_torn(handle) -> bool:
+    handle.seek(-1, os.SEEK_END)
+    return handle.read(1) != b"\n"
+
+
 def line_digest(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
@@ -96,7 +101,10 @@ class AuditLog:
             try:
                 last = _last_line(handle)
                 record["prev"] = line_digest(last) if last else ""
-                handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True).encode() + b"\n")
+                line = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
+                if handle.seek(0, os.SEEK_END) and _ends_torn(handle):
+                    line = b"\n" + line  # a writer died mid-line: never glue onto it
+                handle.write(line + b"\n")
                 handle.flush()
                 os.fsync(handle.fileno())
             finally:

@@ -88,3 +88,14 @@ async def test_unwritable_file_is_counted_not_raised(tmp_path):
     log = AuditLog(blocker / "audit.jsonl")  # parent is a file: cannot create
     record = await log.record(event(1))
     assert log.file_errors_total == 1 and record["actor"] == "ops"
+
+
+def test_a_torn_last_line_is_never_glued_to_the_next_record(tmp_path):
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append(event(1))
+    with open(log.path, "ab") as handle:
+        handle.write(b'{"actor": "half-writ')  # a writer killed mid-line
+    log.append(event(2))
+    lines = log.path.read_text().splitlines()
+    assert lines[1] == '{"actor": "half-writ' and json.loads(lines[2])["target"] == "c2"
+    assert verify_chain(log.path).broken_at == 2  # the crash stays visible

@@ -100,7 +100,8 @@ async def test_every_admin_call_is_audited_denials_included(secure_client, keys,
 
 async def test_requests_per_minute_is_429_with_retry_after(secure_client, keys):
     for _ in range(3):
-        r = await secure_client.post("/v1/chat/completions", json=CHAT, headers=keys.auth("limited"))
+        r = await secure_client.post("/v1/chat/completions", json=CHAT,
+                                     headers=keys.auth("limited"))
         assert r.status_code == 200
     r = await secure_client.post("/v1/chat/completions", json=CHAT, headers=keys.auth("limited"))
     err = assert_error(r, 429, "rate_limit_error", "rate_limit_exceeded")
@@ -140,5 +141,6 @@ def test_paths_roles_and_route_prefixes():
     assert required_role("/v1/chat/completions") == "inference"
     assert required_role("/admin/config") == "admin" and required_role("/admin") == "admin"
     assert required_role("/administrator") == "inference"
-    assert relative_path({"path": "/secure/admin/config", "root_path": "/secure"}) == "/admin/config"
+    prefixed = {"path": "/secure/admin/config", "root_path": "/secure"}
+    assert relative_path(prefixed) == "/admin/config"
     assert relative_path({"path": "/admin/config", "root_path": ""}) == "/admin/config"

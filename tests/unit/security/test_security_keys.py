@@ -9,7 +9,11 @@ import pytest
 from tierserve.config import RateLimitConfig, SecurityConfig, parse_config
 from tierserve.context.store import ConversationKey
 from tierserve.errors import ConfigError
-from tierserve.security.deploy import apply_security_settings, auth_disabled_banner, check_deployable
+from tierserve.security.deploy import (
+    apply_security_settings,
+    auth_disabled_banner,
+    check_deployable,
+)
 from tierserve.security.keys import (
     KEY_PREFIX,
     KeyRing,
