@@ -290,6 +290,30 @@ def _restore(src: Path, out: Path, rel: str, item: dict, key: bytes) -> None:
         raise WeightIntegrityError(f"{src / rel}: content does not match the manifest's sha256")
 
 
+def sweep_stale(tmpfs_dir: str | os.PathLike[str]) -> list[Path]:
+    """Remove clear copies left by processes that died without releasing them (a killed
+    replica); `decrypt_tree` names each copy <name>-<pid>-<random>. Returns what went."""
+    root, removed = Path(tmpfs_dir), []
+    if not root.is_dir():
+        return removed
+    for entry in root.iterdir():
+        parts = entry.name.rsplit("-", 2)
+        if len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def decrypt_tree(src: str | os.PathLike[str], key: bytes,
                  tmpfs_dir: str | os.PathLike[str] = "/dev/shm/tierserve") -> Path:
     """Verify and decrypt an encrypted model directory into a new directory on tmpfs;
@@ -299,7 +323,7 @@ def decrypt_tree(src: str | os.PathLike[str], key: bytes,
         raise ConfigError(f"security.weights.tmpfs_dir {root} is not on tmpfs")
     manifest = read_manifest(src, key)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    out = root / f"{src.name}-{uuid.uuid4().hex[:8]}"
+    out = root / f"{src.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     out.mkdir(mode=0o700)
     try:
         for rel, item in sorted(manifest["files"].items()):

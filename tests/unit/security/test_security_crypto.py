@@ -193,3 +193,16 @@ def test_key_files(tmp_path):
         load_key(tmp_path / "short.key")
     with pytest.raises(ConfigError, match="cannot read"):
         load_key(tmp_path / "missing.key")
+
+
+def test_stale_clear_copies_of_dead_processes_are_swept(tmp_path, shm):
+    from tierserve.security.crypto import sweep_stale
+
+    enc = tmp_path / "enc"
+    encrypt_tree(model_dir(tmp_path), enc, KEY)
+    mine = decrypt_tree(enc, KEY, shm)
+    dead = shm / "model-999999999-deadbeef"
+    dead.mkdir()
+    (dead / "model.safetensors").write_bytes(b"clear")
+    assert sweep_stale(shm) == [dead]
+    assert mine.exists() and not dead.exists()
