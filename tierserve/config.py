@@ -195,6 +195,21 @@ class ReplicaRoutingConfig(StrictModel):
     )
 
 
+class VariantWeightsConfig(StrictModel):
+    """Whether this variant follows the weight store (hot reload is opt-in per variant)."""
+
+    hot_reload: bool = Field(
+        False, description="Watch the weight store and reload newer versions in place, one "
+        "replica at a time; replicas also start from the newest compatible version.",
+    )
+    track: str | None = Field(
+        None, pattern=NAME_PATTERN,
+        description="Store track (the prefix <weights.root>/<track>/) this variant follows; "
+        "defaults to the tier id. Give variants of another precision their own track "
+        "(e.g. '7b-int8'): an INT8 engine cannot load FP32 weights.",
+    )
+
+
 class VariantConfig(StrictModel):
     """One way to serve a tier: a model at a precision; one Ray Serve deployment."""
 
@@ -259,6 +274,10 @@ class VariantConfig(StrictModel):
     replica_routing: ReplicaRoutingConfig = Field(
         default_factory=ReplicaRoutingConfig,
         description="Replica choice inside this variant's deployment (affinity, prefix, load).",
+    )
+    weights: VariantWeightsConfig = Field(
+        default_factory=VariantWeightsConfig,
+        description="Hot weight reload of this variant (docs/weights.md).",
     )
 
     @property
@@ -521,6 +540,54 @@ class SecurityConfig(StrictModel):
         return self
 
 
+class WeightsConfig(StrictModel):
+    """The versioned weight store and how replicas follow it (docs/weights.md)."""
+
+    store: str = Field(
+        "local", description="Weight store kind from the registry; 'local' is a directory "
+        "whose layout <root>/<track>/v000001/ maps one-to-one onto an object-store prefix.",
+    )
+    root: str = Field(
+        "~/.cache/tierserve/weights", description="Root directory of the store (a shared "
+        "volume when replicas run on several hosts).",
+    )
+    announce: Literal["auto", "redis", "poll"] = Field(
+        "auto", description="How replicas learn of new versions: 'redis' pub/sub, 'poll' the "
+        "store, or 'auto' (Redis when REDIS_URL is set, else polling).",
+    )
+    poll_interval_s: float = Field(
+        5.0, gt=0, description="Seconds between store listings when polling is the only path.",
+    )
+    redis_poll_interval_s: float = Field(
+        60.0, gt=0, description="Seconds between safety-net store listings when announcements "
+        "come over Redis (bounds how late a missed message is noticed).",
+    )
+    channel_prefix: str = Field(
+        "tierserve:weights", min_length=1, description="Redis key prefix: announcements go to "
+        "'<prefix>:<track>', reload leases live at '<prefix>:lease:<app>.<variant>'.",
+    )
+    lease_ttl_s: float = Field(
+        120.0, gt=0, description="Seconds a replica's reload lease lives without renewal (it is "
+        "renewed every ttl/3 while held; a crashed holder frees it after this).",
+    )
+    lease_wait_s: float = Field(
+        600.0, gt=0, description="Seconds a replica waits for its turn to reload before giving "
+        "up until the next announcement or poll.",
+    )
+    opener: str = Field(
+        "plain", description="How a version's stored files become a loadable directory "
+        "(registry name): 'plain' verifies sha256 in place.",
+    )
+    audit_log: str | None = Field(
+        None, description="Append-only JSONL audit log of publishes and reloads (fsync'd); "
+        "default <root>/audit.jsonl.",
+    )
+
+    @property
+    def audit_path(self) -> str:
+        return self.audit_log or f"{self.root.rstrip('/')}/audit.jsonl"
+
+
 class ServerConfig(StrictModel):
     host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
     port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
@@ -611,6 +678,9 @@ class TierServeConfig(StrictModel):
     tiers: list[TierConfig] = Field(..., min_length=1, description="Tiers, any of 7b/33b/236b.")
     security: SecurityConfig = Field(
         default_factory=SecurityConfig, description="API keys, rate limits, audit, encryption."
+    )
+    weights: WeightsConfig = Field(
+        default_factory=WeightsConfig, description="Versioned weight store and hot reload."
     )
 
     @model_validator(mode="after")

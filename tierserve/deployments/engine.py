@@ -98,4 +98,10 @@ class EngineBackend(Protocol):
     async def check_health(self) -> None:
         """Raise if the engine cannot serve."""
 
+    async def reload_weights(self, path: str, label: str | None = None) -> dict:
+        """Swap in the (verified, same-architecture) checkpoint at `path` without failing
+        in-flight requests; `label` names the version (e.g. 'v3'). On failure put the
+        previous weights back and raise tierserve.weights.WeightsLoadFailed(restored=...).
+        Returns timings in seconds: {'pause_s': generation paused, 'load_s': loading}."""
+
     async def shutdown(self) -> None: ...

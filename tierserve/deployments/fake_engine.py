@@ -25,6 +25,12 @@ class FakeEngine:
         self.aborted: list[str] = []
         self.finished = 0
         self.started = False
+        self.weights_label: str | None = None
+        """Label of the weights loaded by reload_weights; shown in answers once set."""
+        self.reloads: list[str] = []
+        self.reload_delay_s = 0.0
+        self.fail_reloads: set[str] = set()
+        """Paths whose reload fails (the previous weights are kept)."""
 
     async def start(self) -> None:
         self.started = True
@@ -38,7 +44,8 @@ class FakeEngine:
         if self.answer_tokens is not None:
             return [f"t{i}" for i in range(self.answer_tokens)]
         source = request.prompt if request.prompt is not None else request.messages[-1]["content"]
-        return f"[{self.name}] {source}".split()
+        tag = self.name if self.weights_label is None else f"{self.name}@{self.weights_label}"
+        return f"[{tag}] {source}".split()
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         prompt_tokens = len(self._prompt_words(request))
@@ -71,6 +78,16 @@ class FakeEngine:
         return EngineStats(
             running=len(self.running), aborted_total=len(self.aborted), finished_total=self.finished
         )
+
+    async def reload_weights(self, path: str, label: str | None = None) -> dict:
+        from tierserve.weights.errors import WeightsLoadFailed
+
+        await asyncio.sleep(self.reload_delay_s)
+        if path in self.fail_reloads:
+            raise WeightsLoadFailed(f"fake load of {path} failed", restored=True)
+        self.reloads.append(path)
+        self.weights_label = label or path
+        return {"pause_s": self.reload_delay_s, "load_s": self.reload_delay_s}
 
     async def check_health(self) -> None:
         if not self.started:

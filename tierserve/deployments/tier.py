@@ -20,6 +20,9 @@ from tierserve.deployments.engine import (
     GenerationRequest,
 )
 from tierserve.observability.tier_telemetry import TierTelemetry
+from tierserve.weights.audit import default_actor
+from tierserve.weights.follower import WeightsFollower
+from tierserve.weights.spec import ReplicaWeightsSpec
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +50,16 @@ class TierDeployment:
         variant_name: str,
         engine_args: dict,
         engine_factory: EngineFactory | None = None,
+        weights: ReplicaWeightsSpec | None = None,
     ):
         self.tier_id = tier_id
         self.variant_name = variant_name
         self.engine_args = engine_args
-        self.engine = (engine_factory or vllm_engine_factory)(variant_name, engine_args)
+        self._engine_factory = engine_factory or vllm_engine_factory
+        self.engine = self._engine_factory(variant_name, engine_args)
+        self.weights = (WeightsFollower(weights, f"{variant_name}/{default_actor('replica')}")
+                        if weights is not None else None)
+        """Follows the weight store (hot reload) when the variant opted in."""
         self.started_at: float | None = None
         self.load_seconds: float | None = None
         self.replica_id: str | None = None
@@ -61,7 +69,14 @@ class TierDeployment:
 
     async def start(self) -> None:
         begin = time.monotonic()
+        if self.weights is not None:  # start on the newest good version, if any
+            path = await self.weights.initial(self.engine_args.get("model"))
+            if path is not None:
+                self.engine = self._engine_factory(self.variant_name,
+                                                   {**self.engine_args, "model": path})
         await self.engine.start()
+        if self.weights is not None:
+            self.weights.attach(self.engine)
         self.started_at = time.time()
         self.load_seconds = time.monotonic() - begin
         log.info("%s ready in %.1f s (pid %d)", self.variant_name, self.load_seconds, os.getpid())
@@ -81,12 +96,19 @@ class TierDeployment:
                 await asyncio.shield(self.engine.abort(request.request_id))
 
     async def stats(self) -> EngineStats:
-        return await self.engine.stats()
+        stats = await self.engine.stats()
+        if self.weights is None:
+            return stats
+        return replace(stats, extra={**stats.extra, "weights_version": self.weights.version})
+
+    @property
+    def weight_version(self) -> int | None:
+        """The loaded weight version (0: the configured checkpoint); None without hot reload."""
+        return self.weights.version if self.weights is not None else None
 
     async def publish_metrics(self) -> None:
         """Refresh this replica's gauges (queue, KV cache, weight version); runs periodically."""
-        # `weight_version` is set by the hot-reload code (issue 7) once it lands.
-        self.telemetry.publish(await self.engine.stats(), getattr(self, "weight_version", None))
+        self.telemetry.publish(await self.engine.stats(), self.weight_version)
 
     async def record_autoscaling_stats(self) -> dict[str, float]:
         """Ray Serve calls this on each replica; the queue-depth policy reads `queue_depth`."""
@@ -119,11 +141,14 @@ class TierDeployment:
             "started_at": self.started_at,
             "load_seconds": self.load_seconds,
             "pid": os.getpid(),
+            "weights": self.weights.status() if self.weights is not None else None,
         }
 
     async def check_health(self) -> None:
         await self.engine.check_health()
 
     async def shutdown(self) -> None:
+        if self.weights is not None:
+            await self.weights.stop()
         self.telemetry.close()
         await self.engine.shutdown()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,8 +19,40 @@ from tierserve.deployments.engine import (
 )
 from tierserve.deployments.prompting import check_context_length
 from tierserve.errors import EngineFailure, InvalidRequest
+from tierserve.weights.errors import WeightsLoadFailed
 
 log = logging.getLogger(__name__)
+
+RELOAD_EXTENSION = "tierserve.deployments.vllm_engine.ReloadWorkerExtension"
+
+
+def _reset_layerwise_reload(model) -> None:
+    """Forget a reload that failed part-way (vLLM 0.32 keeps the layers it had buffered and
+    would replay the bad tensors on the next reload), so the previous checkpoint can be
+    loaded back into the same kernel tensors."""
+    from vllm.model_executor.model_loader.reload import layerwise
+
+    for layer in model.modules():
+        info = layerwise.get_layerwise_info(layer)
+        if info.can_load():
+            info.loaded_weights.clear()
+            info.load_numel = 0
+    layerwise.LOADING_LAYERS.clear()
+    if hasattr(model, "_original_do_torchao_reload"):
+        model._do_torchao_reload = model._original_do_torchao_reload
+
+
+class ReloadWorkerExtension:
+    """Mixed into each vLLM worker (`worker_extension_cls`); called by collective_rpc."""
+
+    def tierserve_reload_weights(self, weights_path: str) -> str | None:
+        """Reload in place from `weights_path`; on failure clean up and return the error."""
+        try:
+            self.model_runner.reload_weights(weights_path=weights_path)
+            return None
+        except Exception as err:
+            _reset_layerwise_reload(self.model_runner.get_model())
+            return f"{type(err).__name__}: {err}"
 
 
 @dataclass
@@ -72,12 +105,20 @@ class VLLMEngine:
         self._finished = 0
         self.kv_cache_tokens = 0
         self.kv_cache_tokens = 0
+        self._weights_path: str | None = self.engine_args.get("model")
+        self._cache_salt: str | None = None
+        """Prefix-cache salt of the loaded weights: KV blocks computed with other weights
+        never match requests admitted after a reload."""
+        self._broken: str | None = None
+        self._reload_lock = asyncio.Lock()
 
     async def start(self) -> None:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        args = AsyncEngineArgs(**self.engine_args, disable_log_stats=False)
+        extension = {} if "worker_extension_cls" in self.engine_args else {
+            "worker_extension_cls": RELOAD_EXTENSION}
+        args = AsyncEngineArgs(**self.engine_args, **extension, disable_log_stats=False)
         self._engine = AsyncLLM.from_engine_args(
             args, stat_loggers=[_stat_logger_factory(self._snapshot)]
         )
@@ -127,6 +168,8 @@ class VLLMEngine:
         )
         params = self._sampling_params(request.sampling, budget)
         prompt = {"prompt_token_ids": ids}
+        if self._cache_salt is not None:
+            prompt["cache_salt"] = self._cache_salt
         completion = 0
         self._inflight.add(request.request_id)
         finished = False
@@ -176,9 +219,59 @@ class VLLMEngine:
             },
         )
 
+    async def _load(self, path: str) -> str | None:
+        """Load `path` on every worker; None on success, else the workers' errors."""
+        own = self.engine_args.get("worker_extension_cls") is None
+        method = "tierserve_reload_weights" if own else "reload_weights"
+        try:
+            results = await self._engine.collective_rpc(method, kwargs={"weights_path": path})
+        except Exception as err:
+            return f"{type(err).__name__}: {err}"
+        return "; ".join(r for r in results if isinstance(r, str)) or None
+
+    async def reload_weights(self, path: str, label: str | None = None) -> dict:
+        """pause (keep) -> reload on every worker -> reset prefix cache -> resume.
+
+        'keep' freezes in-flight requests and resumes them on the new weights, so none
+        fails and the pause lasts only as long as the load ('wait' would drain them all
+        first; 'abort' would fail them). Their KV cache is kept (recomputing it would
+        double the pause); the cache salt changes, so requests admitted from the pause on
+        never reuse blocks computed with other weights. If loading fails the previous
+        checkpoint is loaded back before generation resumes."""
+        if self._engine is None:
+            raise EngineFailure(f"engine {self.name} is not started")
+        async with self._reload_lock:
+            engine, previous, old_salt = self._engine, self._weights_path, self._cache_salt
+            begin = time.monotonic()
+            await engine.pause_generation(mode="keep", clear_cache=False)
+            self._cache_salt = label or path
+            paused = time.monotonic()
+            restored = True
+            try:
+                error = await self._load(path)
+                loaded = time.monotonic()
+                if error is None:
+                    self._weights_path = path
+                    await engine.reset_prefix_cache()
+                    if hasattr(engine, "update_weight_version"):  # vLLM >= 0.30
+                        await engine.update_weight_version(label or path)
+                else:
+                    self._cache_salt = old_salt
+                    restored = previous is not None and await self._load(previous) is None
+                    if not restored:
+                        self._broken = f"weights reload failed and {previous} could not be restored"
+            finally:
+                await engine.resume_generation()
+            if error is not None:
+                raise WeightsLoadFailed(f"{self.name}: loading {path} failed: {error}",
+                                        restored=restored)
+            return {"pause_s": time.monotonic() - begin, "load_s": loaded - paused}
+
     async def check_health(self) -> None:
         if self._engine is None:
             raise EngineFailure(f"engine {self.name} is not started")
+        if self._broken is not None:
+            raise EngineFailure(f"engine {self.name} is unusable: {self._broken}")
         await self._engine.check_health()
 
     async def shutdown(self) -> None:

@@ -22,6 +22,7 @@ from tierserve.planner import validate_deployment
 from tierserve.platform.settings import ARCHITECTURES_DIR, Settings, load_settings
 from tierserve.router.ingress import RouterIngress
 from tierserve.security.deploy import apply_security_settings, check_deployable
+from tierserve.weights.spec import replica_spec
 
 ROUTER_DEPLOYMENT = "router"
 
@@ -87,8 +88,11 @@ def tier_deployment(config: TierServeConfig, tier_id: str, variant: VariantConfi
         **_router_options(tier_id, variant, config),
         **options,
     )
+    weights = replica_spec(config, tier_id, variant,
+                           config.context.redis_url or settings.redis_url)
     return deployment.bind(tier_id, variant.name, _engine_args(variant, model, tokenizer),
-                           observability=config.observability.model_dump(mode="json"))
+                           observability=config.observability.model_dump(mode="json"),
+                           weights=weights)
 
 
 def _engine_args(variant: VariantConfig, model: str, tokenizer: str) -> dict:

@@ -96,7 +96,7 @@ def _status(args: argparse.Namespace) -> int:
 # Modules under tierserve.platform that add their own subcommands with `register(sub)`;
 # their heavy imports happen inside the command functions, never at parser build time.
 COMMAND_MODULES: tuple[str, ...] = ("cli_bench", "cli_plan", "cli_route", "cli_calibrate",
-                                    "cli_keys", "cli_k8s", "cli_obs")
+                                    "cli_keys", "cli_k8s", "cli_weights", "cli_obs")
 
 
 def build_parser() -> argparse.ArgumentParser:

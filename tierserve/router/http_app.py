@@ -164,7 +164,7 @@ def create_app(service: RouterService, security: Security | None = None) -> Fast
 
     @app.get("/v1/models", responses=ERROR_RESPONSES)
     async def models() -> dict:
-        return service.list_models()
+        return await service.list_models()
 
     @app.post("/v1/chat/completions", responses=GENERATION_RESPONSES)
     async def chat_completions(body: ChatCompletionRequest, request: Request):

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 CONVERSATION_HEADER = "x-tierserve-conversation"
 CONTEXT_WARNING = '199 tierserve "context store unavailable; served without stored history"'
+WEIGHTS_QUERY_TIMEOUT_S = 2.0
+"""How long /v1/models waits for a hot-reloading variant to report its weight version."""
 
 
 @dataclass
@@ -126,7 +128,23 @@ class RouterService:
         value = headers.get(self.config.routing.latency_critical_header, "")
         return value.strip().lower() == "critical"
 
-    def list_models(self) -> dict:
+    async def weights_versions(self) -> dict[str, int | None]:
+        """Loaded weight version of each hot-reloading variant, as one of its replicas
+        reports it (None when it does not answer in time)."""
+        names = [v.name for _, v in self.config.variants() if v.weights.hot_reload]
+
+        async def version(name: str) -> int | None:
+            try:
+                stats = await asyncio.wait_for(self.client.stats(name), WEIGHTS_QUERY_TIMEOUT_S)
+                return stats.extra.get("weights_version")
+            except Exception as err:  # a slow replica must not fail /v1/models
+                log.debug("no weight version from %s: %r", name, err)
+                return None
+
+        return dict(zip(names, await asyncio.gather(*(version(n) for n in names))))
+
+    async def list_models(self) -> dict:
+        versions = await self.weights_versions()
         data = [{"id": "auto", "object": "model", "owned_by": "tierserve", "tier": None}]
         for tier_id in self.config.tier_ids:
             tier = self.config.tier(tier_id)
@@ -138,6 +156,8 @@ class RouterService:
             data.append({"id": variant.name, "object": "model", "owned_by": "tierserve",
                          "tier": tier.id, "precision": variant.precision,
                          "max_model_len": variant.max_model_len})
+            if variant.name in versions:
+                data[-1]["weights_version"] = versions[variant.name]
         for item in data:
             item["created"] = 0
         return {"object": "list", "data": data}
