@@ -133,14 +133,19 @@ async def test_replicas_reload_one_at_a_time(kit):
     assert sum(r["lease_wait_s"] > 0.1 for r in records) == 2
 
 
+async def reaches(follower, version: int, timeout_s: float = 2.0) -> None:
+    """Wait until the watcher has loaded `version` (or time out; the caller asserts)."""
+    for _ in range(int(timeout_s / 0.02)):
+        if follower.version == version:
+            return
+        await asyncio.sleep(0.02)
+
+
 async def test_the_watcher_polls_the_store(kit):
     follower, engine, _ = await kit.replica(poll_s=0.05)
     follower.attach(engine)  # now watching
     kit.publish(1)
-    for _ in range(100):
-        if follower.version == 1:
-            break
-        await asyncio.sleep(0.02)
+    await reaches(follower, 1)
     await follower.stop()
     assert follower.version == 1 and kit.audit()[-1]["trigger"] == "poll"
 
@@ -154,9 +159,6 @@ async def test_the_watcher_reloads_on_a_redis_announcement(kit, redis_server):
     await asyncio.sleep(0.3)  # subscribed
     kit.publish(1)
     await RedisAnnouncer(redis_server.url, "t:weights", 30).announce(Announcement("7b", 1))
-    for _ in range(100):
-        if follower.version == 1:
-            break
-        await asyncio.sleep(0.02)
+    await reaches(follower, 1)
     await follower.stop()
     assert follower.version == 1 and kit.audit()[-1]["trigger"] == "announce"
