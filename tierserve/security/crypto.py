@@ -245,8 +245,8 @@ def encrypt_tree(src: str | os.PathLike[str], dest: str | os.PathLike[str], key:
     files: dict[str, dict] = {}
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
         rel = path.relative_to(src).as_posix()
-        if rel == MANIFEST:
-            continue
+        if rel == MANIFEST or any(part.startswith(".") for part in Path(rel).parts):
+            continue  # hidden files (caches, markers) are not part of a checkpoint
         target = dest / (rel + SUFFIX if is_weight_file(rel) else rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         if is_weight_file(rel):

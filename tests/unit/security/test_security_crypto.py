@@ -129,6 +129,9 @@ def model_dir(root: Path) -> Path:
     (src / "tokenizer.json").write_text('{"vocab": {}}')
     (src / "model.safetensors").write_bytes(os.urandom(3000))
     (src / "sub" / "extra.bin").write_bytes(os.urandom(10))
+    (src / ".cache").mkdir()
+    (src / ".cache" / "x.bin").write_bytes(b"cache")
+    (src / ".marker.json").write_text("{}")
     return src
 
 
@@ -145,6 +148,7 @@ def test_tree_round_trip_into_tmpfs(tmp_path, shm):
     for rel in ("config.json", "tokenizer.json", "model.safetensors", "sub/extra.bin"):
         assert (out / rel).read_bytes() == (src / rel).read_bytes()
     assert not (out / MANIFEST).exists()
+    assert not (enc / ".marker.json").exists() and not (out / ".cache").exists()
 
 
 @pytest.mark.parametrize("tamper", ["manifest", "clear_file", "missing", "swap_weights",
