@@ -576,7 +576,8 @@ class WeightsConfig(StrictModel):
     )
     opener: str = Field(
         "plain", description="How a version's stored files become a loadable directory "
-        "(registry name): 'plain' verifies sha256 in place.",
+        "(registry name): 'plain' verifies sha256 in place; 'encrypted' also decrypts "
+        "AES-256-GCM weights to tmpfs with security.weights.key_file (docs/security.md).",
     )
     audit_log: str | None = Field(
         None, description="Append-only JSONL audit log of publishes and reloads (fsync'd); "

@@ -200,3 +200,135 @@ def test_conversations_are_scoped_to_keys_and_admin_reaches_all(secure):
                      timeout=30).status_code == 404
     actions = [json.loads(line)["action"] for line in secure.audit_path.read_text().splitlines()]
     assert "DELETE /admin/conversations/app/sec-1" in actions
+
+
+# --- weights encrypted at rest, through the weight store and a real vLLM replica --------
+
+ENC_APP, ENC_PREFIX, ENC_VARIANT = "enc", "/enc", "enc-smol"
+
+
+@pytest.fixture(scope="module")
+def encrypted_app(platform, tmp_path_factory):
+    import shutil
+    import uuid
+
+    from ray import serve
+
+    from tests.integration.conftest import MODELS_DIR, smol
+    from tierserve.platform.app import build_app
+    from tierserve.security.crypto import encrypt_tree, load_key, write_new_key
+    from tierserve.weights.store import LocalWeightStore
+
+    work = tmp_path_factory.mktemp("encrypted")
+    key_file = work / "weights.key"
+    write_new_key(key_file)
+    shm = Path("/dev/shm") / f"tierserve-test-{uuid.uuid4().hex[:8]}"
+    base = MODELS_DIR / "smollm2-135m-instruct"
+    encrypt_tree(base, work / "sealed-v1", load_key(key_file))
+    store = LocalWeightStore(work / "store")
+    store.publish("7b", work / "sealed-v1", publisher="test", version=1)
+    data = {
+        "models_dir": str(MODELS_DIR), "routing": {"default_tier": "7b"},
+        "server": {"app_name": ENC_APP},
+        "security": {"auth": "disabled",
+                     "weights": {"key_file": str(key_file), "tmpfs_dir": str(shm)}},
+        "weights": {"root": str(work / "store"), "announce": "poll", "poll_interval_s": 1.0,
+                    "opener": "encrypted"},
+        "tiers": [{"id": "7b", "variants": [smol(ENC_VARIANT, weights={"hot_reload": True})]}],
+    }
+    serve.run(build_app(parse_config(data)), name=ENC_APP, route_prefix=ENC_PREFIX)
+    kit = type("Kit", (), {})()
+    kit.url, kit.store, kit.work, kit.shm, kit.key = (f"{platform.url}{ENC_PREFIX}", store,
+                                                     work, shm, load_key(key_file))
+    kit.base = base
+    yield kit
+    if ENC_APP in serve.status().applications:
+        serve.delete(ENC_APP)
+    shutil.rmtree(shm, ignore_errors=True)
+
+
+def _weights_audit(kit) -> list[dict]:
+    from tierserve.weights.audit import read_audit
+
+    return read_audit(kit.work / "store" / "audit.jsonl")
+
+
+def _answer(kit) -> str:
+    r = httpx.post(f"{kit.url}/v1/chat/completions", timeout=120, json={
+        "model": ENC_VARIANT, "temperature": 0, "max_tokens": 16, "messages": ASK})
+    assert r.status_code == 200, r.text
+    return r.json()["choices"][0]["message"]["content"]
+
+
+def _wait(predicate, timeout_s: float = 90):
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.5)
+    return predicate()
+
+
+def test_encrypted_weights_load_from_tmpfs_only(encrypted_app):
+    kit = encrypted_app
+    starts = [r for r in _weights_audit(kit) if r["event"] == "start"]
+    assert [(r["version"], r["result"]) for r in starts] == [(1, "ok")]
+    assert "Paris" in _answer(kit)
+    stored = kit.store.fetch("7b", 1)
+    assert not list(stored.rglob("*.safetensors"))  # only .tsenc at rest
+    copies = list(kit.shm.iterdir())
+    assert len(copies) == 1 and (copies[0] / "model.safetensors").is_file()
+
+
+def test_tampered_encrypted_version_is_refused_and_reported(encrypted_app):
+    import shutil
+
+    kit = encrypted_app
+    tampered = kit.work / "tampered"
+    shutil.copytree(kit.work / "sealed-v1", tampered)
+    sealed = tampered / "model.safetensors.tsenc"
+    with open(sealed, "r+b") as handle:  # one flipped bit in the middle of the weights
+        handle.seek(sealed.stat().st_size // 2)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 1]))
+    # The store hashes what it is given, so its own checksums agree: only GCM can tell.
+    kit.store.publish("7b", tampered, publisher="attacker", version=2)
+    refused = _wait(lambda: [r for r in _weights_audit(kit)
+                             if r["event"] == "reload" and r["version"] == 2])
+    assert refused and refused[0]["result"] == "refused", refused
+    assert refused[0]["reason"] == "checksum" and "authentication" in refused[0]["detail"]
+    assert 2 in kit.store.rejected("7b")
+    assert "Paris" in _answer(kit)  # still serving version 1
+    assert len(list(kit.shm.iterdir())) == 1  # nothing of the refused version left
+
+
+def test_good_encrypted_version_hot_reloads_and_releases_the_old_copy(encrypted_app):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from tierserve.security.crypto import encrypt_tree
+
+    kit = encrypted_app
+    before = _answer(kit)
+    scaled = kit.work / "scaled"
+    shutil.copytree(kit.base, scaled, ignore=shutil.ignore_patterns(".*"))
+    tensors = load_file(scaled / "model.safetensors")
+    for name in tensors:
+        if "mlp.down_proj" in name:
+            tensors[name] = tensors[name] * 1.5
+    save_file(tensors, str(scaled / "model.safetensors"), metadata={"format": "pt"})
+    encrypt_tree(scaled, kit.work / "sealed-v3", kit.key)
+    kit.store.publish("7b", kit.work / "sealed-v3", publisher="test", version=3)
+    assert _wait(lambda: any(r["event"] == "reload" and r["version"] == 3 and r["result"] == "ok"
+                             for r in _weights_audit(kit)))
+    assert _answer(kit) != before  # the new weights answer
+    assert len(list(kit.shm.iterdir())) == 1  # v1's clear copy released
+
+
+def test_stopping_the_replica_removes_the_clear_copy(encrypted_app):
+    from ray import serve
+
+    serve.delete(ENC_APP)
+    assert _wait(lambda: not list(encrypted_app.shm.iterdir()), 30)

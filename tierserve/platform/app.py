@@ -21,7 +21,11 @@ from tierserve.observability import RouterObserver, TierTelemetry
 from tierserve.planner import validate_deployment
 from tierserve.platform.settings import ARCHITECTURES_DIR, Settings, load_settings
 from tierserve.router.ingress import RouterIngress
-from tierserve.security.deploy import apply_security_settings, check_deployable
+from tierserve.security.deploy import (
+    apply_security_settings,
+    check_deployable,
+    weights_opener_options,
+)
 from tierserve.weights.spec import replica_spec
 
 ROUTER_DEPLOYMENT = "router"
@@ -89,7 +93,8 @@ def tier_deployment(config: TierServeConfig, tier_id: str, variant: VariantConfi
         **options,
     )
     weights = replica_spec(config, tier_id, variant,
-                           config.context.redis_url or settings.redis_url)
+                           config.context.redis_url or settings.redis_url,
+                           opener_options=weights_opener_options(config))
     return deployment.bind(tier_id, variant.name, _engine_args(variant, model, tokenizer),
                            observability=config.observability.model_dump(mode="json"),
                            weights=weights)

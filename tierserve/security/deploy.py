@@ -46,3 +46,15 @@ def auth_disabled_banner(config: TierServeConfig) -> str | None:
             f"!! Anyone who can reach {config.server.host}:{config.server.port} is an admin.\n"
             f"!! Local demo only; production configs require API keys (docs/security.md).\n"
             f"{line}")
+
+
+def weights_opener_options(config: TierServeConfig) -> dict:
+    """What the weight store's 'encrypted' opener needs on each replica: the key's file
+    (a path, never the key) and where clear copies may live."""
+    if config.weights.opener != "encrypted":
+        return {}
+    weights = config.security.weights
+    if not weights.key_file:
+        raise ConfigError("weights.opener is 'encrypted' but no weight key is configured: set "
+                          "security.weights.key_file or TIERSERVE_WEIGHTS_KEY_FILE")
+    return {"key_file": weights.key_file, "tmpfs_dir": weights.tmpfs_dir}
