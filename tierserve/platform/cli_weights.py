@@ -18,8 +18,9 @@ def _context(config_path: str):
     from tierserve.weights.store import make_store
 
     config = load_config(config_path)
+    redis_url = config.context.redis_url or load_settings().redis_url
     return config, make_store(config.weights.store, config.weights.root), \
-        AuditLog(config.weights.audit_path)
+        AuditLog(config.weights.audit_path, redis_url)
 
 
 def _known_tracks(config) -> set[str]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import fcntl
 import getpass
 import json
+import logging
 import os
 import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 RESULTS = ("ok", "refused", "failed", "restored", "skipped")
 
@@ -28,9 +31,17 @@ def default_actor(role: str = "") -> str:
     return f"{user}@{socket.gethostname()}{suffix}"
 
 
+STREAM = "tierserve:audit"
+"""Redis stream that also receives every record when a Redis URL is given (the same stream
+as the router's admin audit, security.audit.redis_stream's default; docs/security.md)."""
+
+
 class AuditLog:
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], redis_url: str | None = None,
+                 stream: str = STREAM):
         self.path = Path(os.path.expanduser(str(path)))
+        self.redis_url, self.stream = redis_url, stream
+        self._redis = None
 
     def record(self, event: str, *, actor: str, result: str, track: str,
                version: int | None, **details) -> dict:
@@ -55,7 +66,23 @@ class AuditLog:
             os.fsync(fd)
         finally:
             os.close(fd)  # closing releases the flock
+        if self.redis_url:
+            self._mirror(entry)
         return entry
+
+    def _mirror(self, entry: dict) -> None:
+        """XADD the record; best effort: the file above is the durable copy."""
+        try:
+            if self._redis is None:
+                import redis
+
+                self._redis = redis.Redis.from_url(self.redis_url, socket_timeout=1,
+                                                   socket_connect_timeout=1)
+            self._redis.xadd(self.stream, {"record": json.dumps(entry, default=str)},
+                             maxlen=1_000_000, approximate=True)
+        except Exception as err:
+            self._redis = None
+            log.warning("weights audit: redis stream %s unavailable: %s", self.stream, err)
 
 
 def read_audit(path: str | os.PathLike[str]) -> list[dict]:

@@ -53,7 +53,7 @@ class WeightsFollower:
             spec.redis_poll_interval_s)
         self.lease = lease or make_lease(spec.redis_url, spec.channel_prefix, spec.lease_ttl_s,
                                          spec.lease_dir, self.actor)
-        self.audit = audit or AuditLog(spec.audit_log)
+        self.audit = audit or AuditLog(spec.audit_log, spec.redis_url)
         self.opener = opener or make_opener(spec.opener, **spec.opener_options)
         self.current: OpenedWeights | None = None
         self.loaded_at: float | None = None

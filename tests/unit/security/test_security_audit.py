@@ -99,3 +99,23 @@ def test_a_torn_last_line_is_never_glued_to_the_next_record(tmp_path):
     lines = log.path.read_text().splitlines()
     assert lines[1] == '{"actor": "half-writ' and json.loads(lines[2])["target"] == "c2"
     assert verify_chain(log.path).broken_at == 2  # the crash stays visible
+
+
+def test_weight_publish_and_reload_records_reach_the_same_stream(tmp_path, redis_server):
+    import redis
+
+    from tierserve.weights.audit import AuditLog as WeightsAudit
+
+    def streamed() -> list[int]:
+        entries = redis.Redis.from_url(redis_server.url).xrange("tierserve:audit")
+        return [json.loads(fields[b"record"])["version"] for _, fields in entries]
+
+    log = WeightsAudit(tmp_path / "weights-audit.jsonl", redis_server.url)
+    log.record("publish", actor="ops@host", result="ok", track="7b", version=3)
+    assert streamed() == [3]
+    redis_server.kill()
+    log.record("reload", actor="replica", result="refused", track="7b", version=4)  # file only
+    redis_server.start()  # an empty server (no persistence in tests)
+    log.record("reload", actor="replica", result="ok", track="7b", version=5)
+    assert streamed() == [5]
+    assert [r["version"] for r in map(json.loads, log.path.read_text().splitlines())] == [3, 4, 5]
