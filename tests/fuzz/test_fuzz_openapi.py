@@ -10,8 +10,10 @@ The last test checks that at least MIN_REQUESTS requests were sent.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import itertools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -87,7 +89,9 @@ def check_openai_errors(ctx, response, case):
     return True
 
 
-APP = build_app(str(Path(tempfile.mkdtemp(prefix="tierserve-fuzz-")) / "audit.jsonl"))
+WORKDIR = tempfile.mkdtemp(prefix="tierserve-fuzz-")
+atexit.register(shutil.rmtree, WORKDIR, True)
+APP = build_app(str(Path(WORKDIR) / "audit.jsonl"))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
                                 with_security_parameters=False)  # identities are ours
