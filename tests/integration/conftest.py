@@ -7,7 +7,6 @@ variant on the 7b tier), so four real engines fit in memory and start in about a
 from __future__ import annotations
 
 import os
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fixtures.redis_server import free_port
 from tierserve.config import TierServeConfig, parse_config
 
 MODELS_DIR = Path(os.environ.get("TIERSERVE_MODELS_DIR", "~/.cache/tierserve/models")).expanduser()
@@ -55,12 +55,6 @@ def integration_config(port: int, redis_url: str | None = None) -> TierServeConf
             {"id": "236b", "variants": [smol("smol-236b")]},
         ],
     })
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
