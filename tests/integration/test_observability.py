@@ -160,16 +160,19 @@ def test_prometheus_endpoint_has_the_series(obs):
         "ray_tierserve_queue_depth_requests": dep,
         "ray_tierserve_kv_cache_usage_ratio": dep,
     }
+    # Counters reach the endpoint on Ray's export interval, a few at a time: wait until
+    # every series is there AND carries all three requests, then check the rest.
     deadline = time.monotonic() + 60
     while True:
         text = _scrape(port)
         missing = [n for n, labels in wanted.items() if not _series(text, n, **labels)]
-        if not missing or time.monotonic() > deadline:
+        served = sum(_series(text, "ray_tierserve_requests_total", **dep, status="200"))
+        tokens = sum(_series(text, "ray_tierserve_completion_tokens_total", **dep))
+        if (not missing and served >= 3 and tokens >= 18) or time.monotonic() > deadline:
             break
         time.sleep(1)
     assert not missing, f"not on :{port}/metrics after 60 s: {missing}"
-    assert sum(_series(text, "ray_tierserve_requests_total", **dep, status="200")) >= 3
-    assert sum(_series(text, "ray_tierserve_completion_tokens_total", **dep)) >= 18
+    assert served >= 3 and tokens >= 18, f"after 60 s: {served} requests, {tokens} tokens"
     buckets = _series(text, "ray_tierserve_time_to_first_token_seconds_bucket", **dep)
     assert max(buckets) >= 3 and len(buckets) > 3
     assert _series(text, "ray_tierserve_queue_depth_requests", **dep)[0] >= 0

@@ -34,9 +34,6 @@ class GenerationRequest:
     """Chat messages ({role, content: str}); the engine applies its model's chat template."""
     prompt: str | None = None
     """Raw prompt for /v1/completions."""
-    trace_context: dict[str, str] | None = None
-    """W3C trace context ({"traceparent": ...}) of the router's dispatch span, carried across
-    the Ray Serve handle call so the tier's spans join the request's trace; None untraced."""
     conversation: str | None = None
     """Opaque conversation key ("<owner>:<conversation id>") the tier's request router uses
     to keep a conversation on one replica; None outside conversations."""
@@ -45,6 +42,9 @@ class GenerationRequest:
     tokenizer), for prefix-aware replica choice; empty when the policy does not use them."""
     routing_policy: str | None = None
     """Replica-routing policy for this request only (A/B benchmarks); None: the deployment's."""
+    trace_context: dict[str, str] | None = None
+    """W3C trace context ({"traceparent": ...}) of the router's dispatch span, carried across
+    the Ray Serve handle call so the tier's spans join the request's trace; None untraced."""
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):

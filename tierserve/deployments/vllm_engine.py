@@ -104,7 +104,6 @@ class VLLMEngine:
         self._aborted = 0
         self._finished = 0
         self.kv_cache_tokens = 0
-        self.kv_cache_tokens = 0
         self._weights_path: str | None = self.engine_args.get("model")
         self._cache_salt: str | None = None
         """Prefix-cache salt of the loaded weights: KV blocks computed with other weights
@@ -123,8 +122,6 @@ class VLLMEngine:
             args, stat_loggers=[_stat_logger_factory(self._snapshot)]
         )
         self._tokenizer = self._engine.get_tokenizer()
-        cache = self._engine.vllm_config.cache_config  # sized by the engine core at start
-        self.kv_cache_tokens = (cache.num_gpu_blocks or 0) * cache.block_size
         cache = self._engine.vllm_config.cache_config  # sized by the engine core at start
         self.kv_cache_tokens = (cache.num_gpu_blocks or 0) * cache.block_size
 
@@ -212,7 +209,6 @@ class VLLMEngine:
             finished_total=self._finished,
             extra={
                 "inflight": len(self._inflight),
-                "kv_cache_tokens": self.kv_cache_tokens,
                 "kv_cache_tokens": self.kv_cache_tokens,
                 "prefix_cache_queries": snap.prefix_queries,
                 "prefix_cache_hits": snap.prefix_hits,
