@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.fixtures.waiting import wait_until
 from tests.integration.conftest import MODELS_DIR, smol
 from tierserve.config import parse_config
 from tierserve.deployments.engine import GenerationRequest, SamplingOptions
@@ -75,15 +76,6 @@ class LoadDriver:
         await asyncio.gather(*(self._worker(w) for w in range(self.width)))
 
 
-def _wait_for(predicate, timeout_s: float) -> float | None:
-    begin = time.monotonic()
-    while time.monotonic() - begin < timeout_s:
-        if predicate():
-            return time.monotonic()
-        time.sleep(0.2)
-    return None
-
-
 def test_burst_scales_up_then_back_down_without_failures(scaling_tier):
     from tierserve.autoscaling.journal import read_journal
 
@@ -92,11 +84,11 @@ def test_burst_scales_up_then_back_down_without_failures(scaling_tier):
     burst_at = time.time()
     load.thread.start()
     try:
-        scaled_at = _wait_for(lambda: read_journal().get(DEPLOYMENT, {}).get("target") == 2, 60)
+        scaled_at = wait_until(lambda: read_journal().get(DEPLOYMENT, {}).get("target") == 2, 60)
         assert scaled_at is not None, read_journal()
         decision = read_journal()[DEPLOYMENT]
         assert decision["reason"].startswith("scale:up(1->2"), decision
-        serving_at = _wait_for(lambda: running_replicas() == 2, 240)
+        serving_at = wait_until(lambda: running_replicas() == 2, 240)
         assert serving_at is not None, read_journal()
     finally:
         load.stop.set()
@@ -107,6 +99,6 @@ def test_burst_scales_up_then_back_down_without_failures(scaling_tier):
     print(f"\nburst start → scale decision: {decision['at'] - burst_at:.2f} s (queue build-up + "
           f"1 s upscale delay); decision → 2nd replica RUNNING: {serving_at - scaled_at:.1f} s; "
           f"{len(load.results)} requests, 0 failed")
-    down_at = _wait_for(lambda: running_replicas() == 1, 90)
+    down_at = wait_until(lambda: running_replicas() == 1, 90)
     assert down_at is not None, read_journal()
     assert read_journal()[DEPLOYMENT]["last_scale"]["reason"].startswith("scale:down(2->1")

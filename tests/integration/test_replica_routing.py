@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from tests.fixtures.waiting import wait_for
 from tests.integration.conftest import MODELS_DIR, smol
 from tierserve.config import parse_config
 
@@ -66,16 +67,6 @@ def remembered(platform, cid: str) -> str | None:
     assert len(keys) == 1, keys
     value = client.hget(keys[0], f"replica:{DEPLOYMENT}")
     return value.decode() if value is not None else None
-
-
-def wait_for(predicate, timeout_s: float):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    return predicate()
 
 
 def test_turns_stay_on_one_replica_then_move_when_it_dies(routed, platform):

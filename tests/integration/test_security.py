@@ -16,6 +16,7 @@ import httpx
 import openai
 import pytest
 
+from tests.fixtures.waiting import wait_for
 from tests.integration.conftest import APP
 from tierserve.config import TierServeConfig, parse_config
 from tierserve.security.audit import verify_chain
@@ -260,15 +261,6 @@ def _answer(kit) -> str:
     return r.json()["choices"][0]["message"]["content"]
 
 
-def _wait(predicate, timeout_s: float = 90):
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not predicate():
-        time.sleep(0.5)
-    return predicate()
-
-
 def test_encrypted_weights_load_from_tmpfs_only(encrypted_app):
     kit = encrypted_app
     starts = [r for r in _weights_audit(kit) if r["event"] == "start"]
@@ -294,7 +286,7 @@ def test_tampered_encrypted_version_is_refused_and_reported(encrypted_app):
         handle.write(bytes([byte[0] ^ 1]))
     # The store hashes what it is given, so its own checksums agree: only GCM can tell.
     kit.store.publish("7b", tampered, publisher="attacker", version=2)
-    refused = _wait(lambda: [r for r in _weights_audit(kit)
+    refused = wait_for(lambda: [r for r in _weights_audit(kit)
                              if r["event"] == "reload" and r["version"] == 2])
     assert refused and refused[0]["result"] == "refused", refused
     assert refused[0]["reason"] == "checksum" and "authentication" in refused[0]["detail"]
@@ -321,7 +313,7 @@ def test_good_encrypted_version_hot_reloads_and_releases_the_old_copy(encrypted_
     save_file(tensors, str(scaled / "model.safetensors"), metadata={"format": "pt"})
     encrypt_tree(scaled, kit.work / "sealed-v3", kit.key)
     kit.store.publish("7b", kit.work / "sealed-v3", publisher="test", version=3)
-    assert _wait(lambda: any(r["event"] == "reload" and r["version"] == 3 and r["result"] == "ok"
+    assert wait_for(lambda: any(r["event"] == "reload" and r["version"] == 3 and r["result"] == "ok"
                              for r in _weights_audit(kit)))
     assert _answer(kit) != before  # the new weights answer
     assert len(list(kit.shm.iterdir())) == 1  # v1's clear copy released
@@ -331,4 +323,4 @@ def test_stopping_the_replica_removes_the_clear_copy(encrypted_app):
     from ray import serve
 
     serve.delete(ENC_APP)
-    assert _wait(lambda: not list(encrypted_app.shm.iterdir()), 30)
+    assert wait_for(lambda: not list(encrypted_app.shm.iterdir()), 30)

@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.fixtures.waiting import wait_for
 from tests.integration.conftest import MODELS_DIR, free_port, smol
 from tierserve.config import parse_config
 from tierserve.platform.cli import main as cli
@@ -97,16 +98,6 @@ def reload_app(ray_cluster, session_redis, tmp_path_factory):
 def reloads(kit, version: int, result: str | None = None) -> list[dict]:
     return [r for r in kit.audit() if r["event"] == "reload" and r["version"] == version
             and (result is None or r["result"] == result)]
-
-
-def wait_for(predicate, timeout_s: float):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
 
 
 def ask(kit) -> tuple[str, str]:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tierserve.bench.ports import free_port
 from tierserve.errors import ConfigError
 
 
@@ -18,9 +19,7 @@ def temporary_redis(workdir: Path) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise ConfigError("redis-server not found; install it or pass --redis-url")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", str(workdir)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -9,7 +9,8 @@ import threading
 import time
 
 from tierserve.bench.loadgen import Target, closed_loop
-from tierserve.bench.serve import _machine, free_port, wait_healthy
+from tierserve.bench.ports import free_port
+from tierserve.bench.serve import _machine, wait_healthy
 
 VARIANT = "fast-echo"
 
