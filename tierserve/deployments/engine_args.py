@@ -17,6 +17,7 @@ def engine_kwargs(variant: VariantConfig, model_path: str, tokenizer_path: str) 
         "max_num_seqs": variant.max_num_seqs,
         "enforce_eager": variant.enforce_eager,
         "enable_prefix_caching": True,
+        "stream_interval": variant.stream_interval_tokens,
         **engine_precision(variant),
     }
     if args["quantization"] is None:

@@ -6,6 +6,7 @@ import pytest
 
 from tierserve.config import load_config, parse_config
 from tierserve.deployments.engine_args import engine_kwargs
+from tierserve.errors import ConfigError
 from tierserve.deployments.placement import (
     ACCELERATOR_PIN,
     placement_for,
@@ -73,3 +74,10 @@ def test_placement_problems():
     fractional = variant(tensor_parallel_size=2, resources={"num_gpus": 0.5})
     assert "one whole GPU" in placement_problems(fractional)[0]
     assert placement_problems(variant(tensor_parallel_size=2)) == []
+
+
+def test_stream_interval_reaches_the_engine_and_is_bounded():
+    assert engine_kwargs(variant(), "/m", "/m")["stream_interval"] == 1
+    assert engine_kwargs(variant(stream_interval_tokens=4), "/m", "/m")["stream_interval"] == 4
+    with pytest.raises(ConfigError, match="stream_interval_tokens"):
+        variant(stream_interval_tokens=0)
