@@ -8,7 +8,9 @@ from pathlib import Path
 
 from tierserve.config import load_config
 from tierserve.errors import ConfigError
-from tierserve.platform.settings import DEFAULT_CONFIG, load_settings
+from tierserve.platform.settings import DEFAULT_CONFIG, PACKAGE_ROOT, load_settings
+
+REFERENCE_DOC = PACKAGE_ROOT / "docs" / "configuration.md"
 
 
 def _models_install(args: argparse.Namespace) -> int:
@@ -40,6 +42,19 @@ def _config_validate(args: argparse.Namespace) -> int:
             print(f"{tier.id:>5}  {variant.name:<36} {variant.precision:<5} "
                   f"TPxPP={variant.tensor_parallel_size}x{variant.pipeline_parallel_size}")
     print(f"{args.file}: valid")
+    return 0
+
+
+def _config_reference(args: argparse.Namespace) -> int:
+    from tierserve.config import TierServeConfig
+    from tierserve.config_reference import reference_markdown
+
+    text = reference_markdown(TierServeConfig)
+    if args.out == "-":
+        print(text, end="")
+        return 0
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(f"written to {args.out}")
     return 0
 
 
@@ -130,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate = config_sub.add_parser("validate", help="validate a config file")
     validate.add_argument("file", nargs="?", default=str(DEFAULT_CONFIG))
     validate.set_defaults(func=_config_validate)
+    reference = config_sub.add_parser("reference", help="write the configuration reference "
+                                      "(markdown) generated from the config models")
+    reference.add_argument("--out", default=str(REFERENCE_DOC), help="'-' for stdout")
+    reference.set_defaults(func=_config_reference)
     return parser
 
 
