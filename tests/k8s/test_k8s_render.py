@@ -202,3 +202,15 @@ def test_values_file_errors_name_the_field(tmp_path):
     bad.write_text("imagee: x\n")
     with pytest.raises(ConfigError, match="imagee"):
         load_values(bad)
+
+
+@pytest.mark.parametrize("which", ["local", "deepseek"])
+def test_every_ray_container_gets_the_serving_node_env(which, request):
+    from tierserve.deployments.node_env import SERVING_NODE_ENV
+
+    cluster = ray_service(request.getfixturevalue(which)[1])["spec"]["rayClusterConfig"]
+    pods = [cluster["headGroupSpec"]] + cluster["workerGroupSpecs"]
+    for pod in pods:
+        for container in pod["template"]["spec"]["containers"]:
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert {k: env.get(k) for k in SERVING_NODE_ENV} == SERVING_NODE_ENV

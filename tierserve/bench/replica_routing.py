@@ -334,6 +334,7 @@ def main(bench: BenchSettings, dataset: Path, out: Path) -> dict:
     from transformers import AutoTokenizer
 
     from tierserve.bench import replica_memory
+    from tierserve.bench.ray_node import start_local_ray
 
     tokenizer = AutoTokenizer.from_pretrained(bench.model_dir)
     system = system_prompt(tokenizer, bench.system_tokens)
@@ -348,8 +349,7 @@ def main(bench: BenchSettings, dataset: Path, out: Path) -> dict:
               "redis_20k": replica_memory.redis_affinity_bytes(bench.redis_url, 20_000),
               "per_request": replica_memory.per_request_cost(tokenizer, system)}
     print(json.dumps(memory["components"]), flush=True)
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    start_local_ray()
     begin = time.monotonic()
     try:
         config, handle = deploy(bench)

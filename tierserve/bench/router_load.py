@@ -4,12 +4,12 @@ tiers served by the fast FakeEngine, measuring errors and the router replica's m
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 
 from tierserve.bench.loadgen import Target, closed_loop
 from tierserve.bench.ports import free_port
+from tierserve.bench.ray_node import start_local_ray
 from tierserve.bench.serve import _machine, wait_healthy
 
 VARIANT = "fast-echo"
@@ -64,8 +64,7 @@ def run(connections: int, requests: int, token_delay_s: float, answer_tokens: in
     from tierserve.platform.app import build_app
 
     port = free_port()
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    start_local_ray()
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         config = parse_config(fake_platform_config(port, token_delay_s, answer_tokens))

@@ -15,17 +15,21 @@ import asyncio
 import json
 import os
 import platform as host
-import socket
 import statistics
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tierserve.bench.loadgen import Target, closed_loop
+from tierserve.bench.cpu_account import CpuMeter, Roles
+from tierserve.bench.loadgen import RunResult, Target, closed_loop, open_loop
+from tierserve.bench.ports import free_port
+from tierserve.bench.ray_node import start_local_ray
+from tierserve.bench.ttft_probe import paired_report, paired_ttft
 
 VARIANT = "bench-smol"
 
@@ -37,17 +41,13 @@ class EngineSettings:
     max_num_seqs: int = 16
     kv_cache_bytes: int = 256 << 20
     omp_threads: int = 2
+    stream_interval: int = 1
+    """vLLM's `--stream-interval`: tokens per streamed chunk after the first (same for both)."""
 
     @property
     def env(self) -> dict[str, str]:
         return {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": str(self.omp_threads),
                 "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load_prompts(path: Path, limit: int = 200) -> list[str]:
@@ -70,7 +70,8 @@ def start_bare_vllm(engine: EngineSettings, port: int, log: Path) -> subprocess.
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
            "--kv-cache-memory-bytes", str(engine.kv_cache_bytes),
            "--max-model-len", str(engine.max_model_len),
-           "--max-num-seqs", str(engine.max_num_seqs)]
+           "--max-num-seqs", str(engine.max_num_seqs),
+           "--stream-interval", str(engine.stream_interval)]
     env = {**os.environ, **engine.env}
     return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -85,21 +86,18 @@ def platform_config(engine: EngineSettings, port: int) -> dict:
             "max_model_len": engine.max_model_len, "max_num_seqs": engine.max_num_seqs,
             "kv_cache_bytes": engine.kv_cache_bytes, "enforce_eager": True,
             "env": engine.env, "resources": {"num_cpus": 1},
+            "stream_interval_tokens": engine.stream_interval,
         }]}],
     }
 
 
 def start_platform(engine: EngineSettings, port: int, serve_mode: str) -> None:
-    import ray
     from ray import serve
 
     from tierserve.config import parse_config
     from tierserve.platform.app import build_app
-    from tierserve.platform.local import serve_mode_env
 
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    os.environ.update(serve_mode_env(serve_mode))
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    start_local_ray(serve_mode)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(parse_config(platform_config(engine, port))), name="bench",
               route_prefix="/")
@@ -141,31 +139,93 @@ def compare(rounds: list[dict[str, dict]]) -> dict:
     aa_ttft = [r["bare2"]["ttft_ms"]["p50"] - r["bare"]["ttft_ms"]["p50"] for r in rounds]
     out["aa_control"] = {"throughput_ratio": _ratio_block(aa),
                          "ttft_p50_delta_ms": _ratio_block(aa_ttft)}
+    if all("cpu" in run for r in rounds for run in r.values()):
+        out["cpu_ms_per_output_token"] = cpu_per_token(rounds)
     return out
 
 
-async def _sweep(targets: dict[str, Target], prompts: list[str], concurrency: list[int],
-                 requests: int, max_tokens: int, rounds: int, progress) -> dict:
+def cpu_per_token(rounds: list[dict[str, dict]]) -> dict[str, dict[str, float]]:
+    """Median over rounds of each role's CPU milliseconds per output token, per system
+    (the baseline's two runs pooled); roles that spent nothing are left out."""
+    out: dict[str, dict[str, float]] = {}
+    for system, runs in (("bare", ("bare", "bare2")), ("pinned", ("pinned",)),
+                         ("auto", ("auto",))):
+        samples: dict[str, list[float]] = {}
+        for r in rounds:
+            for run in runs:
+                for role, ms in r[run]["cpu"]["cpu_ms_per_output_token"].items():
+                    samples.setdefault(role, []).append(ms or 0.0)
+        out[system] = {role: statistics.median(v) for role, v in samples.items()
+                       if statistics.median(v) > 0.005}
+    return out
+
+
+@dataclass(frozen=True)
+class LoadPoint:
+    """One load level: closed loop at `concurrency`, or Poisson arrivals at `rate_per_s`."""
+
+    concurrency: int | None = None
+    rate_per_s: float | None = None
+
+    @property
+    def key(self) -> str:
+        return str(self.concurrency) if self.concurrency else f"poisson{self.rate_per_s:g}"
+
+    def requests(self, minimum: int) -> int:
+        return max(minimum, 2 * self.concurrency) if self.concurrency else minimum
+
+    async def drive(self, target: Target, prompts: list[str], requests: int, max_tokens: int,
+                    progress) -> RunResult:
+        if self.concurrency:
+            return await closed_loop(target, prompts, self.concurrency, requests, max_tokens,
+                                     on_done=progress)
+        return await open_loop(target, prompts, self.rate_per_s, requests, max_tokens,
+                               on_done=progress)
+
+
+def fresh_prompts(prompts: list[str], count: int) -> list[str]:
+    """`count` prompts, each opened by a tag no earlier request carried. Every system
+    under test keeps a prefix cache, and the runs send the same dataset to the same
+    servers one after another: untagged, a later run would find its prompts cached by
+    an earlier one (bare-again after bare, auto after pinned) and look faster."""
+    run = uuid.uuid4().hex[:8]
+    return [f"[{run}-{i:04d}] {prompts[i % len(prompts)]}" for i in range(count)]
+
+
+async def _measured(point: LoadPoint, target: Target, prompts: list[str], requests: int,
+                    max_tokens: int, progress, meter: CpuMeter | None) -> dict:
+    prompts = fresh_prompts(prompts, requests)
+    if meter is not None:
+        meter.start()
+    report = (await point.drive(target, prompts, requests, max_tokens, progress)).report()
+    if meter is not None:
+        report["cpu"] = meter.stop(report["output_tokens"])
+    return report
+
+
+async def _sweep(targets: dict[str, Target], prompts: list[str], points: list[LoadPoint],
+                 requests: int, max_tokens: int, rounds: int, progress,
+                 meter: CpuMeter | None = None) -> dict:
     results: dict = {}
-    for c in concurrency:
+    for point in points:
         per_round = []
-        n = max(requests, 2 * c)
+        n = point.requests(requests)
         for r in range(rounds):
             # Alternate the middle systems' order so neither always follows the baseline.
             order = ["bare", "pinned", "auto", "bare2"] if r % 2 == 0 else ["bare", "auto", "pinned", "bare2"]
             got = {}
             for name in order:
-                run = await closed_loop(targets[name], prompts, c, n, max_tokens,
-                                        on_done=progress)
-                got[name] = run.report()
+                got[name] = await _measured(point, targets[name], prompts, n, max_tokens,
+                                            progress, meter)
             per_round.append(got)
-        results[str(c)] = {"requests_per_run": n, "rounds": per_round,
-                           "comparison": compare(per_round)}
+        results[point.key] = {"requests_per_run": n, "rounds": per_round,
+                              "comparison": compare(per_round)}
     return results
 
 
-def run(engine: EngineSettings, prompts: list[str], concurrency: list[int], requests: int,
-        max_tokens: int, rounds: int, workdir: Path, serve_mode: str = "standard") -> dict:
+def run(engine: EngineSettings, prompts: list[str], points: list[LoadPoint], requests: int,
+        max_tokens: int, rounds: int, workdir: Path, serve_mode: str = "standard",
+        ttft_pairs: int = 40) -> dict:
     from tqdm import tqdm
 
     bare_port, platform_port = free_port(), free_port()
@@ -181,16 +241,24 @@ def run(engine: EngineSettings, prompts: list[str], concurrency: list[int], requ
                    "auto": Target("platform-auto", platform_url, "auto")}
         warm = [closed_loop(t, prompts, 2, 4, 8) for t in (targets["bare"], targets["pinned"])]
         asyncio.run(_gather(warm))
-        total = sum(max(requests, 2 * c) for c in concurrency) * rounds * 4
+        meter = CpuMeter(Roles(bare_server_pid=bare.pid, driver_pid=os.getpid(),
+                               app_name="bench", variant=VARIANT))
+        total = sum(p.requests(requests) for p in points) * rounds * 4 + ttft_pairs * 4
         with tqdm(total=total, desc="bench serve", unit="req") as bar:
-            sweep = asyncio.run(_sweep(targets, prompts, concurrency, requests, max_tokens,
-                                       rounds, lambda: bar.update(1)))
+            sweep = asyncio.run(_sweep(targets, prompts, points, requests, max_tokens,
+                                       rounds, lambda: bar.update(1), meter))
+            probe = asyncio.run(paired_ttft(targets, prompts, ttft_pairs,
+                                            progress=lambda: bar.update(1)))
     finally:
         _stop(bare)
         _stop_platform()
+    closed = {k: v for k, v in sweep.items() if not k.startswith("poisson")}
     return {"benchmark": "serve overhead vs bare vLLM", "serve_mode": serve_mode,
             "engine": engine.__dict__,
-            "max_tokens": max_tokens, "prompts": len(prompts), "concurrency": sweep,
+            "max_tokens": max_tokens, "prompts": len(prompts), "concurrency": closed,
+            "poisson": {k: v for k, v in sweep.items() if k.startswith("poisson")},
+            "ttft_probe": {"pairs": ttft_pairs, "max_tokens": 2,
+                           "systems": paired_report(probe, "bare", "bare2")},
             "machine": _machine()}
 
 

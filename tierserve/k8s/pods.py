@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tierserve.deployments.node_env import SERVING_NODE_ENV
 from tierserve.k8s.cluster import SecretFile
 from tierserve.k8s.groups import WorkerGroup
 from tierserve.k8s.values import K8sValues
@@ -38,6 +39,7 @@ class PodFiles:
 def env(values: K8sValues, files: PodFiles) -> list[dict]:
     """Environment of every Ray pod: tierserve settings, Redis and the API key file."""
     items = [{"name": "TIERSERVE_CACHE_DIR", "value": POD_CACHE_DIR}]
+    items += [{"name": k, "value": v} for k, v in sorted(SERVING_NODE_ENV.items())]
     if values.models_pvc:
         items.append({"name": "TIERSERVE_MODELS_DIR", "value": MODELS_MOUNT})
     items.append({"name": "TIERSERVE_API_KEYS_FILE", "value": files.api_keys_file})

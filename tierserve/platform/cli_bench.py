@@ -32,41 +32,61 @@ def _context(args: argparse.Namespace) -> int:
     return 0
 
 
-def _engine_settings(config_path: str | None, settings):
+def _engine_settings(args: argparse.Namespace, settings):
     from tierserve.bench.serve import EngineSettings
 
-    if config_path is None:
-        return EngineSettings(str(settings.cache_dir / "models" / "smollm2-135m-instruct"))
+    tuning = {"omp_threads": args.omp_threads, "stream_interval": args.stream_interval}
+    if args.config is None:
+        return EngineSettings(str(settings.cache_dir / "models" / "smollm2-135m-instruct"),
+                              **tuning)
     from tierserve.config import load_config
 
-    config = load_config(config_path)
+    config = load_config(args.config)
     tier = config.tier(config.tier_ids[0])
     variant = tier.default
     return EngineSettings(config.resolve_model(variant.model), variant.max_model_len,
-                          variant.max_num_seqs, variant.kv_cache_bytes or 256 << 20)
+                          variant.max_num_seqs, variant.kv_cache_bytes or 256 << 20, **tuning)
+
+
+def _load_points(args: argparse.Namespace) -> list:
+    from tierserve.bench.serve import LoadPoint
+
+    points = [LoadPoint(concurrency=int(c)) for c in args.concurrency.split(",") if c.strip()]
+    points += [LoadPoint(rate_per_s=float(r)) for r in (args.rates or "").split(",") if r.strip()]
+    if not points or any((p.concurrency or 1) < 1 or (p.rate_per_s or 1) <= 0 for p in points):
+        raise SystemExit("--concurrency and --rates must name positive load levels")
+    return points
 
 
 def _serve(args: argparse.Namespace) -> int:
     from tierserve.bench import plot, serve
 
     settings = load_settings()
-    engine = _engine_settings(args.config, settings)
+    engine = _engine_settings(args, settings)
     prompts = serve.load_prompts(Path(args.dataset))
-    levels = [int(c) for c in args.concurrency.split(",")]
+    points = _load_points(args)
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as tmp:
-        result = serve.run(engine, prompts, levels, args.requests, args.max_tokens, args.rounds,
-                           Path(tmp), args.serve_mode)
+        result = serve.run(engine, prompts, points, args.requests, args.max_tokens, args.rounds,
+                           Path(tmp), args.serve_mode, args.ttft_pairs)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     plot.plot_serve(result, out.with_suffix(".png"))
-    for level, data in result["concurrency"].items():
+    for level, data in {**result["concurrency"], **result["poisson"]}.items():
         cmp = data["comparison"]
-        print(f"c={level:>3}  pinned/bare tput {cmp['pinned']['throughput_ratio']['median']:.3f}  "
+        print(f"{level:>11}  pinned/bare tput {cmp['pinned']['throughput_ratio']['median']:.3f}  "
               f"auto/bare {cmp['auto']['throughput_ratio']['median']:.3f}  "
               f"A/A {cmp['aa_control']['throughput_ratio']['median']:.3f}  "
               f"TTFT p50 +{cmp['pinned']['ttft_p50_added_ms']['median']:.1f} ms (pinned) "
               f"+{cmp['auto']['ttft_p50_added_ms']['median']:.1f} ms (auto)")
+        for system, roles in cmp.get("cpu_ms_per_output_token", {}).items():
+            parts = ", ".join(f"{role} {ms:.1f}" for role, ms in roles.items())
+            print(f"{'':>11}  CPU ms/token {system}: {parts}")
+    for system, row in result["ttft_probe"]["systems"].items():
+        if "added_ms" in row:
+            added = row["added_ms"]
+            print(f"TTFT added vs bare, paired ({added['pairs']} prompts, one at a time): "
+                  f"{system} {added['median']:+.1f} ms [IQR {added['p25']:+.1f}…{added['p75']:+.1f}]")
     print(f"written to {out} and {out.with_suffix('.png')}")
     return 0
 
@@ -101,8 +121,15 @@ def register(sub) -> None:
     srv = bench_sub.add_parser("serve", help="platform overhead vs bare vLLM, one run")
     srv.add_argument("--config", default=None, help="take the engine of the first tier's "
                      "default variant from this config (default: SmolLM2 fp32)")
-    srv.add_argument("--concurrency", default="1,4,16")
+    srv.add_argument("--concurrency", default="1,4,16", help="closed-loop levels ('' for none)")
+    srv.add_argument("--rates", default="", help="open-loop Poisson arrival rates, requests/s "
+                     "(e.g. 0.5,1); each runs --requests requests")
+    srv.add_argument("--omp-threads", type=int, default=2, help="engine OMP threads (both systems)")
+    srv.add_argument("--stream-interval", type=int, default=1,
+                     help="vLLM --stream-interval for both systems: tokens per chunk after the first")
     srv.add_argument("--requests", type=int, default=8, help="requests per run (at least 2x concurrency)")
+    srv.add_argument("--ttft-pairs", type=int, default=40,
+                     help="prompts for the paired TTFT probe (each sent to every system)")
     srv.add_argument("--serve-mode", default="standard", choices=["standard", "throughput"],
                      help="Ray Serve data path of the platform under test")
     srv.add_argument("--max-tokens", type=int, default=64)
