@@ -26,12 +26,11 @@ from pathlib import Path
 
 import httpx
 
+from tierserve.bench.fake_tiers import started_fake_tiers
 from tierserve.config import ObservabilityConfig, parse_config
 from tierserve.context.conversations import ConversationService
 from tierserve.context.memory import MemoryContextStore
 from tierserve.context.tokens import WordTokenCounter
-from tierserve.deployments.fake_engine import FakeEngine
-from tierserve.deployments.tier import TierDeployment
 from tierserve.observability import RouterObserver, TierTelemetry, setup_tracing
 from tierserve.observability.metrics import RayMetrics
 from tierserve.router.http_app import create_app
@@ -53,15 +52,11 @@ async def build(mode: str, answer_tokens: int, traces: str):
     tracing = setup_tracing(settings, "router") if mode == "full" else None
     tier_tracing = setup_tracing(settings, "tier") if mode == "full" else None
     metered = mode in ("metrics", "full")
-    tiers = {}
-    for tier, variant in config.variants():
-        dep = TierDeployment(tier.id, variant.name, {"max_model_len": 4096},
-                             engine_factory=lambda n, a: FakeEngine(n, 4096,
-                                                                    answer_tokens=answer_tokens))
-        await dep.start()
-        if metered:
-            dep.telemetry = TierTelemetry(tier.id, variant.name, "r1", tier_tracing, RayMetrics())
-        tiers[variant.name] = dep
+    tiers = await started_fake_tiers(config, answer_tokens)
+    if metered:
+        for tier, variant in config.variants():
+            tiers[variant.name].telemetry = TierTelemetry(tier.id, variant.name, "r1",
+                                                          tier_tracing, RayMetrics())
     counter = WordTokenCounter()
     conversations = ConversationService(
         MemoryContextStore(200, 3600), {v.name: counter for _, v in config.variants()},

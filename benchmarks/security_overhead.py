@@ -24,9 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from tierserve.bench.fake_tiers import started_fake_tiers
 from tierserve.config import parse_config
-from tierserve.deployments.fake_engine import FakeEngine
-from tierserve.deployments.tier import TierDeployment
 from tierserve.router.http_app import create_app
 from tierserve.router.service import RouterService
 from tierserve.router.tier_client import LocalTierClient
@@ -53,13 +52,7 @@ def config_for(mode: str, redis_url: str, audit: str):
 
 async def build(mode: str, answer_tokens: int, redis_url: str, audit: str):
     config = config_for(mode, redis_url, audit)
-    tiers = {}
-    for tier, variant in config.variants():
-        dep = TierDeployment(tier.id, variant.name, {"max_model_len": 4096},
-                             engine_factory=lambda n, a: FakeEngine(n, 4096,
-                                                                    answer_tokens=answer_tokens))
-        await dep.start()
-        tiers[variant.name] = dep
+    tiers = await started_fake_tiers(config, answer_tokens)
     return create_app(RouterService(config, LocalTierClient(tiers)))
 
 
