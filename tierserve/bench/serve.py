@@ -29,7 +29,7 @@ from tierserve.bench.cpu_account import CpuMeter, Roles
 from tierserve.bench.loadgen import RunResult, Target, closed_loop, open_loop
 from tierserve.bench.ports import free_port
 from tierserve.bench.ray_node import start_local_ray
-from tierserve.bench.ttft_probe import paired_report, paired_ttft
+from tierserve.bench.ttft_probe import SETTLE_S, paired_report, paired_ttft
 
 VARIANT = "bench-smol"
 
@@ -195,6 +195,7 @@ def fresh_prompts(prompts: list[str], count: int) -> list[str]:
 async def _measured(point: LoadPoint, target: Target, prompts: list[str], requests: int,
                     max_tokens: int, progress, meter: CpuMeter | None) -> dict:
     prompts = fresh_prompts(prompts, requests)
+    await asyncio.sleep(SETTLE_S)  # let the previous run's engine stop polling
     if meter is not None:
         meter.start()
     report = (await point.drive(target, prompts, requests, max_tokens, progress)).report()
@@ -225,7 +226,7 @@ async def _sweep(targets: dict[str, Target], prompts: list[str], points: list[Lo
 
 def run(engine: EngineSettings, prompts: list[str], points: list[LoadPoint], requests: int,
         max_tokens: int, rounds: int, workdir: Path, serve_mode: str = "standard",
-        ttft_pairs: int = 40) -> dict:
+        ttft_pairs: int = 24) -> dict:
     from tqdm import tqdm
 
     bare_port, platform_port = free_port(), free_port()

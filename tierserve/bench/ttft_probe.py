@@ -5,10 +5,17 @@ composition and the machine's drift (an A/A spread of ±100 ms here). The probe 
 request at a time: each prompt goes to every system back to back (rotating which goes
 first), and the platform's added TTFT is the median of per-prompt differences against the
 baseline; the baseline against itself is the A/A control.
+
+Every request waits `settle_s` first: a vLLM engine keeps a core busy polling for about a
+second after its last request (measured here: 100% of a core for 1.0 s, then idle), so
+a request sent right after another server's would share the CPU with that server's
+spin, and one sent right after its own server's would find the engine awake. After the
+pause every request starts from the same state: all engines quiet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import uuid
 
@@ -18,8 +25,13 @@ from tierserve.bench.loadgen import Target, one_request
 from tierserve.bench.stats import percentile
 
 
+SETTLE_S = 1.5
+"""Pause before each request: longer than an engine's post-request polling (~1 s)."""
+
+
 async def paired_ttft(targets: dict[str, Target], prompts: list[str], pairs: int,
-                      max_tokens: int = 2, progress=None) -> dict[str, list[float | None]]:
+                      max_tokens: int = 2, progress=None,
+                      settle_s: float = SETTLE_S) -> dict[str, list[float | None]]:
     """TTFT in ms per system and prompt (None where the request failed)."""
     names = list(targets)
     ttft: dict[str, list[float | None]] = {name: [] for name in names}
@@ -30,6 +42,7 @@ async def paired_ttft(targets: dict[str, Target], prompts: list[str], pairs: int
             for name in names[shift:] + names[:shift]:
                 # A tag per request, same length for all: no system finds it in its cache.
                 prompt = f"[{uuid.uuid4().hex[:8]}] {base}"
+                await asyncio.sleep(settle_s)
                 result = await one_request(client, targets[name], prompt, max_tokens)
                 ttft[name].append(result.ttft_s * 1e3 if result.ok else None)
                 if progress:

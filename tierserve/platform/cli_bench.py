@@ -128,7 +128,7 @@ def register(sub) -> None:
     srv.add_argument("--stream-interval", type=int, default=1,
                      help="vLLM --stream-interval for both systems: tokens per chunk after the first")
     srv.add_argument("--requests", type=int, default=8, help="requests per run (at least 2x concurrency)")
-    srv.add_argument("--ttft-pairs", type=int, default=40,
+    srv.add_argument("--ttft-pairs", type=int, default=24,
                      help="prompts for the paired TTFT probe (each sent to every system)")
     srv.add_argument("--serve-mode", default="standard", choices=["standard", "throughput"],
                      help="Ray Serve data path of the platform under test")
