@@ -26,7 +26,7 @@ def plot_serve(result: dict, out: Path) -> None:
 
     levels = sorted(result["concurrency"], key=int)
     xs = [int(c) for c in levels]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right, cpu) = plt.subplots(1, 3, figsize=(16, 4.4))
     for key, label in SYSTEMS:
         rounds = [result["concurrency"][c]["rounds"] for c in levels]
         left.plot(xs, [_median(r, key, ("output_tokens_per_s",)) for r in rounds], "o-", label=label)
@@ -39,8 +39,35 @@ def plot_serve(result: dict, out: Path) -> None:
         ax.set_xticklabels([str(x) for x in xs])
         ax.grid(alpha=0.3)
         ax.legend()
+    _plot_cpu(cpu, result["concurrency"][levels[-1]]["comparison"], levels[-1])
     fig.suptitle("tierserve vs bare vLLM, same engine (SmolLM2-135M fp32, 2 CPU cores)")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def _plot_cpu(ax, comparison: dict, level: str) -> None:
+    """Stacked CPU ms per output token by process role, per system (where the time goes)."""
+    table = comparison.get("cpu_ms_per_output_token")
+    if not table:
+        ax.set_axis_off()
+        return
+    systems = [key for key, _ in SYSTEMS if key in table]
+    own = {"bare": "bare:", "pinned": "platform:", "auto": "platform:"}
+    roles = sorted({r for s in systems for r in table[s] if not _foreign(r, own[s])})
+    bottoms = [0.0] * len(systems)
+    for role in roles:
+        heights = [table[s].get(role, 0.0) if not _foreign(role, own[s]) else 0.0
+                   for s in systems]
+        ax.bar(systems, heights, bottom=bottoms, label=role)
+        bottoms = [b + h for b, h in zip(bottoms, heights)]
+    ax.set(ylabel="CPU ms per output token (median of rounds)",
+           title=f"Where the CPU goes, concurrency {level}")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+
+
+def _foreign(role: str, own_prefix: str) -> bool:
+    """The other system's processes (idle during this system's run) are not its cost."""
+    return role.split(":")[0] in ("bare", "platform") and not role.startswith(own_prefix)
