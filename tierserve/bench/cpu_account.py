@@ -33,6 +33,8 @@ class Roles:
     driver_pid: int
     app_name: str
     variant: str
+    peer_app: str | None = None
+    """Ray Serve LLM's application, when the peer runs beside the platform."""
 
 
 _RAY_SYSTEM = ("gcs_server", "raylet", "dashboard", "log_monitor", "autoscaler/_private/monitor",
@@ -52,6 +54,11 @@ def role_of(proc: Proc, by_pid: dict[int, Proc], roles: Roles) -> str:
         return "platform: tier replica"
     if any(tier in a.cmdline for a in _ancestors(proc, by_pid)):
         return "platform: vLLM engine core"
+    peer = f"ServeReplica:{roles.peer_app}:" if roles.peer_app else None
+    if peer and peer in proc.cmdline:
+        return "ray-serve-llm: " + ("LLM server" if "LLMServer" in proc.cmdline else "ingress")
+    if peer and any(peer in a.cmdline for a in _ancestors(proc, by_pid)):
+        return "ray-serve-llm: vLLM engine core"
     if f"ServeReplica:{roles.app_name}:router" in proc.cmdline:
         return "platform: router replica"
     if "ProxyActor" in proc.cmdline:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-SYSTEMS = (("bare", "bare vLLM"), ("pinned", "platform, model pinned"), ("auto", "platform, auto"))
+SYSTEMS = (("bare", "bare vLLM"), ("pinned", "platform, model pinned"), ("auto", "platform, auto"),
+           ("peer", "Ray Serve LLM"))
+OWN_ROLES = {"bare": "bare:", "pinned": "platform:", "auto": "platform:", "peer": "ray-serve-llm:"}
 
 
 def _median(rounds: list[dict], system: str, path: tuple[str, ...]) -> float:
@@ -27,7 +29,8 @@ def plot_serve(result: dict, out: Path) -> None:
     levels = sorted(result["concurrency"], key=int)
     xs = [int(c) for c in levels]
     fig, (left, right, cpu) = plt.subplots(1, 3, figsize=(16, 4.4))
-    for key, label in SYSTEMS:
+    present = result["concurrency"][levels[0]]["rounds"][0]
+    for key, label in [(k, v) for k, v in SYSTEMS if k in present]:
         rounds = [result["concurrency"][c]["rounds"] for c in levels]
         left.plot(xs, [_median(r, key, ("output_tokens_per_s",)) for r in rounds], "o-", label=label)
         right.plot(xs, [_median(r, key, ("ttft_ms", "p50")) for r in rounds], "o-", label=label)
@@ -54,7 +57,7 @@ def _plot_cpu(ax, comparison: dict, level: str) -> None:
         ax.set_axis_off()
         return
     systems = [key for key, _ in SYSTEMS if key in table]
-    own = {"bare": "bare:", "pinned": "platform:", "auto": "platform:"}
+    own = OWN_ROLES
     roles = sorted({r for s in systems for r in table[s] if not _foreign(r, own[s])})
     bottoms = [0.0] * len(systems)
     for role in roles:
@@ -70,4 +73,5 @@ def _plot_cpu(ax, comparison: dict, level: str) -> None:
 
 def _foreign(role: str, own_prefix: str) -> bool:
     """The other system's processes (idle during this system's run) are not its cost."""
-    return role.split(":")[0] in ("bare", "platform") and not role.startswith(own_prefix)
+    return (role.split(":")[0] in ("bare", "platform", "ray-serve-llm")
+            and not role.startswith(own_prefix))

@@ -27,11 +27,14 @@ import httpx
 
 from tierserve.bench.cpu_account import CpuMeter, Roles
 from tierserve.bench.loadgen import RunResult, Target, closed_loop, open_loop
+from tierserve.bench.peer import PEER_APP, PEER_PREFIX, deploy_peer
 from tierserve.bench.ports import free_port
 from tierserve.bench.ray_node import start_local_ray
 from tierserve.bench.ttft_probe import SETTLE_S, paired_report, paired_ttft
 
 VARIANT = "bench-smol"
+COMPARED = ("pinned", "auto", "peer")
+"""Systems compared with the bare baseline ('peer': Ray Serve LLM, when deployed)."""
 
 
 @dataclass(frozen=True)
@@ -91,16 +94,21 @@ def platform_config(engine: EngineSettings, port: int) -> dict:
     }
 
 
-def start_platform(engine: EngineSettings, port: int, serve_mode: str) -> None:
+def start_platform(engine: EngineSettings, port: int, serve_mode: str,
+                   with_peer: bool = False) -> None:
     from ray import serve
 
     from tierserve.config import parse_config
     from tierserve.platform.app import build_app
 
-    start_local_ray(serve_mode)
+    # Logical CPUs are bookkeeping here (engines take OMP threads from EngineSettings);
+    # the peer's engine placement group asks for two of them on its own.
+    start_local_ray(serve_mode, num_cpus=4 if with_peer else 2)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(parse_config(platform_config(engine, port))), name="bench",
               route_prefix="/")
+    if with_peer:
+        deploy_peer(engine, VARIANT)
 
 
 def wait_healthy(url: str, timeout_s: float = 300) -> None:
@@ -123,7 +131,7 @@ def _ratio_block(values: list[float]) -> dict:
 def compare(rounds: list[dict[str, dict]]) -> dict:
     """Ratios per round against the mean of the round's two bare runs, and the A/A control."""
     out: dict = {}
-    for system in ("pinned", "auto"):
+    for system in [s for s in COMPARED if s in rounds[0]]:
         tput, ttft_added, tpot_ratio = [], [], []
         for r in rounds:
             base_tput = (r["bare"]["output_tokens_per_s"] + r["bare2"]["output_tokens_per_s"]) / 2
@@ -148,8 +156,8 @@ def cpu_per_token(rounds: list[dict[str, dict]]) -> dict[str, dict[str, float]]:
     """Median over rounds of each role's CPU milliseconds per output token, per system
     (the baseline's two runs pooled); roles that spent nothing are left out."""
     out: dict[str, dict[str, float]] = {}
-    for system, runs in (("bare", ("bare", "bare2")), ("pinned", ("pinned",)),
-                         ("auto", ("auto",))):
+    systems = [("bare", ("bare", "bare2"))] + [(s, (s,)) for s in COMPARED if s in rounds[0]]
+    for system, runs in systems:
         samples: dict[str, list[float]] = {}
         for r in rounds:
             for run in runs:
@@ -212,8 +220,10 @@ async def _sweep(targets: dict[str, Target], prompts: list[str], points: list[Lo
         per_round = []
         n = point.requests(requests)
         for r in range(rounds):
-            # Alternate the middle systems' order so neither always follows the baseline.
-            order = ["bare", "pinned", "auto", "bare2"] if r % 2 == 0 else ["bare", "auto", "pinned", "bare2"]
+            # Rotate the middle systems' order so none always follows the baseline.
+            middle = [s for s in COMPARED if s in targets]
+            shift = r % len(middle)
+            order = ["bare", *middle[shift:], *middle[:shift], "bare2"]
             got = {}
             for name in order:
                 got[name] = await _measured(point, targets[name], prompts, n, max_tokens,
@@ -226,13 +236,13 @@ async def _sweep(targets: dict[str, Target], prompts: list[str], points: list[Lo
 
 def run(engine: EngineSettings, prompts: list[str], points: list[LoadPoint], requests: int,
         max_tokens: int, rounds: int, workdir: Path, serve_mode: str = "standard",
-        ttft_pairs: int = 24) -> dict:
+        ttft_pairs: int = 24, with_peer: bool = False) -> dict:
     from tqdm import tqdm
 
     bare_port, platform_port = free_port(), free_port()
     bare = start_bare_vllm(engine, bare_port, workdir / "bare-vllm.log")
     try:
-        start_platform(engine, platform_port, serve_mode)
+        start_platform(engine, platform_port, serve_mode, with_peer)
         bare_url, platform_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{platform_port}"
         wait_healthy(bare_url)
         wait_healthy(platform_url)
@@ -240,11 +250,16 @@ def run(engine: EngineSettings, prompts: list[str], points: list[LoadPoint], req
                    "bare2": Target("bare-vllm", bare_url, VARIANT),
                    "pinned": Target("platform-pinned", platform_url, VARIANT),
                    "auto": Target("platform-auto", platform_url, "auto")}
-        warm = [closed_loop(t, prompts, 2, 4, 8) for t in (targets["bare"], targets["pinned"])]
+        if with_peer:
+            targets["peer"] = Target("ray-serve-llm", platform_url + PEER_PREFIX, VARIANT)
+            wait_healthy(targets["peer"].base_url)
+        warm = [closed_loop(t, prompts, 2, 4, 8) for name, t in targets.items()
+                if name in ("bare", "pinned", "peer")]
         asyncio.run(_gather(warm))
         meter = CpuMeter(Roles(bare_server_pid=bare.pid, driver_pid=os.getpid(),
-                               app_name="bench", variant=VARIANT))
-        total = sum(p.requests(requests) for p in points) * rounds * 4 + ttft_pairs * 4
+                               app_name="bench", variant=VARIANT,
+                               peer_app=PEER_APP if with_peer else None))
+        total = (sum(p.requests(requests) for p in points) * rounds + ttft_pairs) * len(targets)
         with tqdm(total=total, desc="bench serve", unit="req") as bar:
             sweep = asyncio.run(_sweep(targets, prompts, points, requests, max_tokens,
                                        rounds, lambda: bar.update(1), meter))
@@ -255,6 +270,7 @@ def run(engine: EngineSettings, prompts: list[str], points: list[LoadPoint], req
         _stop_platform()
     closed = {k: v for k, v in sweep.items() if not k.startswith("poisson")}
     return {"benchmark": "serve overhead vs bare vLLM", "serve_mode": serve_mode,
+            "systems": {name: t.name for name, t in targets.items()},
             "engine": engine.__dict__,
             "max_tokens": max_tokens, "prompts": len(prompts), "concurrency": closed,
             "poisson": {k: v for k, v in sweep.items() if k.startswith("poisson")},

@@ -68,12 +68,15 @@ def _serve(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as tmp:
         result = serve.run(engine, prompts, points, args.requests, args.max_tokens, args.rounds,
-                           Path(tmp), args.serve_mode, args.ttft_pairs)
+                           Path(tmp), args.serve_mode, args.ttft_pairs, args.with_ray_serve_llm)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     plot.plot_serve(result, out.with_suffix(".png"))
     for level, data in {**result["concurrency"], **result["poisson"]}.items():
         cmp = data["comparison"]
+        if "peer" in cmp:
+            print(f"{level:>11}  Ray Serve LLM/bare tput {cmp['peer']['throughput_ratio']['median']:.3f}"
+                  f"  TTFT p50 {cmp['peer']['ttft_p50_added_ms']['median']:+.1f} ms")
         print(f"{level:>11}  pinned/bare tput {cmp['pinned']['throughput_ratio']['median']:.3f}  "
               f"auto/bare {cmp['auto']['throughput_ratio']['median']:.3f}  "
               f"A/A {cmp['aa_control']['throughput_ratio']['median']:.3f}  "
@@ -128,6 +131,8 @@ def register(sub) -> None:
     srv.add_argument("--stream-interval", type=int, default=1,
                      help="vLLM --stream-interval for both systems: tokens per chunk after the first")
     srv.add_argument("--requests", type=int, default=8, help="requests per run (at least 2x concurrency)")
+    srv.add_argument("--with-ray-serve-llm", action="store_true",
+                     help="also measure Ray Serve LLM (ray.serve.llm) on the same engine settings")
     srv.add_argument("--ttft-pairs", type=int, default=24,
                      help="prompts for the paired TTFT probe (each sent to every system)")
     srv.add_argument("--serve-mode", default="standard", choices=["standard", "throughput"],

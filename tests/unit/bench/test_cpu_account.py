@@ -72,3 +72,14 @@ def test_meter_measures_this_process():
     assert mine > 0
     assert report["cpu_ms_per_output_token"]["load generator + Ray driver"] == pytest.approx(mine * 100)
     assert report["host_busy_cpu_s"] > 0
+
+
+def test_ray_serve_llm_peer_processes_have_their_own_roles():
+    roles = Roles(bare_server_pid=100, driver_pid=1, app_name="bench", variant="bench-smol",
+                  peer_app="rayllm")
+    peer = procs((900, 7, "ray::ServeReplica:rayllm:LLMServer:bench-smol", 1.0),
+                 (901, 900, "VLLM::EngineCore", 1.0),
+                 (902, 7, "ray::ServeReplica:rayllm:OpenAiIngress", 1.0))
+    assert [role_of(p, peer, roles) for p in peer.values()] == [
+        "ray-serve-llm: LLM server", "ray-serve-llm: vLLM engine core", "ray-serve-llm: ingress"]
+    assert role_of(peer[900], peer, ROLES) == OTHER  # without the peer configured

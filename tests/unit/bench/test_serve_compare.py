@@ -68,3 +68,12 @@ def test_fresh_prompts_are_unique_and_keep_the_text():
     assert len(set(tagged)) == 5
     assert [t.split("] ", 1)[1] for t in tagged] == ["a", "b", "a", "b", "a"]
     assert fresh_prompts(["a"], 1) != fresh_prompts(["a"], 1)
+
+
+def test_the_peer_is_compared_when_it_ran():
+    rounds = [{"bare": run(100, 50, 10), "bare2": run(100, 50, 10), "pinned": run(95, 55, 10),
+               "auto": run(95, 55, 10), "peer": run(86, 98, 12)}]
+    out = compare(rounds)
+    assert out["peer"]["throughput_ratio"]["median"] == pytest.approx(0.86)
+    assert out["peer"]["ttft_p50_added_ms"]["median"] == pytest.approx(48.0)
+    assert "peer" not in compare([{k: v for k, v in rounds[0].items() if k != "peer"}])
