@@ -51,6 +51,8 @@ def plot_serve(result: dict, out: Path) -> None:
 
 
 def _plot_cpu(ax, comparison: dict, level: str) -> None:
+    import matplotlib.pyplot as plt
+
     """Stacked CPU ms per output token by process role, per system (where the time goes)."""
     table = comparison.get("cpu_ms_per_output_token")
     if not table:
@@ -60,10 +62,11 @@ def _plot_cpu(ax, comparison: dict, level: str) -> None:
     own = OWN_ROLES
     roles = sorted({r for s in systems for r in table[s] if not _foreign(r, own[s])})
     bottoms = [0.0] * len(systems)
-    for role in roles:
+    colors = plt.get_cmap("tab20").colors  # more roles than the default 10-colour cycle
+    for index, role in enumerate(roles):
         heights = [table[s].get(role, 0.0) if not _foreign(role, own[s]) else 0.0
                    for s in systems]
-        ax.bar(systems, heights, bottom=bottoms, label=role)
+        ax.bar(systems, heights, bottom=bottoms, label=role, color=colors[index % 20])
         bottoms = [b + h for b, h in zip(bottoms, heights)]
     ax.set(ylabel="CPU ms per output token (median of rounds)",
            title=f"Where the CPU goes, concurrency {level}")
