@@ -287,7 +287,7 @@ def test_tampered_encrypted_version_is_refused_and_reported(encrypted_app):
     # The store hashes what it is given, so its own checksums agree: only GCM can tell.
     kit.store.publish("7b", tampered, publisher="attacker", version=2)
     refused = wait_for(lambda: [r for r in _weights_audit(kit)
-                             if r["event"] == "reload" and r["version"] == 2])
+                                if r["event"] == "reload" and r["version"] == 2], 90)
     assert refused and refused[0]["result"] == "refused", refused
     assert refused[0]["reason"] == "checksum" and "authentication" in refused[0]["detail"]
     assert 2 in kit.store.rejected("7b")
@@ -314,7 +314,7 @@ def test_good_encrypted_version_hot_reloads_and_releases_the_old_copy(encrypted_
     encrypt_tree(scaled, kit.work / "sealed-v3", kit.key)
     kit.store.publish("7b", kit.work / "sealed-v3", publisher="test", version=3)
     assert wait_for(lambda: any(r["event"] == "reload" and r["version"] == 3 and r["result"] == "ok"
-                             for r in _weights_audit(kit)))
+                                for r in _weights_audit(kit)), 90)
     assert _answer(kit) != before  # the new weights answer
     assert len(list(kit.shm.iterdir())) == 1  # v1's clear copy released
 
