@@ -16,7 +16,7 @@ import pytest
 
 from tests.fixtures.redis_server import free_port
 from tierserve.config import TierServeConfig, parse_config
-from tierserve.deployments.node_env import serving_node_env
+from tierserve.deployments.node_env import apply_serving_node_env
 
 MODELS_DIR = Path(os.environ.get("TIERSERVE_MODELS_DIR", "~/.cache/tierserve/models")).expanduser()
 APP = "tierserve"
@@ -82,7 +82,7 @@ def ray_cluster():
     if missing:
         pytest.fail(f"models missing in {MODELS_DIR}: {missing}; run `make install`")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    os.environ.update(serving_node_env(dict(os.environ)))  # the node as `tierserve up` starts it
+    apply_serving_node_env()  # the node as `tierserve up` starts it
     ray.init(num_cpus=4, include_dashboard=False, logging_level="WARNING")
     yield
     from ray import serve

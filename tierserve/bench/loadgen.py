@@ -10,12 +10,30 @@ import asyncio
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import httpx
 
 from tierserve.bench.stats import summary
+
+
+def fresh_prompts(prompts: list[str], count: int) -> list[str]:
+    """`count` prompts, each opened by a tag no earlier request carried (all tags the same
+    length). Every system under test keeps a prefix cache, and a benchmark sends the same
+    dataset to the same servers one run after another: untagged, a later run would find
+    its prompts cached by an earlier one (bare-again after bare, auto after pinned) and
+    look faster."""
+    run = uuid.uuid4().hex[:8]
+    return [f"[{run}-{i:04d}] {prompts[i % len(prompts)]}" for i in range(count)]
+
+
+def rotated(items: list, shift: int) -> list:
+    """`items` starting at index `shift` (mod its length), wrapping around: which system
+    goes first changes from one round or prompt to the next."""
+    shift %= len(items)
+    return items[shift:] + items[:shift]
 
 
 @dataclass

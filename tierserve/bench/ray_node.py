@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tierserve.deployments.node_env import serving_node_env
+from tierserve.deployments.node_env import apply_serving_node_env
 
 
 def start_local_ray(serve_mode: str = "standard", num_cpus: int = 2) -> None:
@@ -16,6 +16,6 @@ def start_local_ray(serve_mode: str = "standard", num_cpus: int = 2) -> None:
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind to loopback
     os.environ.update(serve_mode_env(serve_mode))
-    os.environ.update(serving_node_env(dict(os.environ)))
+    apply_serving_node_env()
     ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING",
              log_to_driver=False)

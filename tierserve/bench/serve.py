@@ -19,14 +19,20 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from tierserve.bench.cpu_account import CpuMeter, Roles
-from tierserve.bench.loadgen import RunResult, Target, closed_loop, open_loop
+from tierserve.bench.loadgen import (
+    RunResult,
+    Target,
+    closed_loop,
+    fresh_prompts,
+    open_loop,
+    rotated,
+)
 from tierserve.bench.peer import PEER_APP, PEER_PREFIX, deploy_peer
 from tierserve.bench.ports import free_port
 from tierserve.bench.ray_node import start_local_ray
@@ -163,8 +169,8 @@ def cpu_per_token(rounds: list[dict[str, dict]]) -> dict[str, dict[str, float]]:
             for run in runs:
                 for role, ms in r[run]["cpu"]["cpu_ms_per_output_token"].items():
                     samples.setdefault(role, []).append(ms or 0.0)
-        out[system] = {role: statistics.median(v) for role, v in samples.items()
-                       if statistics.median(v) > 0.005}
+        medians = {role: statistics.median(v) for role, v in samples.items()}
+        out[system] = {role: ms for role, ms in medians.items() if ms > 0.005}
     return out
 
 
@@ -191,15 +197,6 @@ class LoadPoint:
                                on_done=progress)
 
 
-def fresh_prompts(prompts: list[str], count: int) -> list[str]:
-    """`count` prompts, each opened by a tag no earlier request carried. Every system
-    under test keeps a prefix cache, and the runs send the same dataset to the same
-    servers one after another: untagged, a later run would find its prompts cached by
-    an earlier one (bare-again after bare, auto after pinned) and look faster."""
-    run = uuid.uuid4().hex[:8]
-    return [f"[{run}-{i:04d}] {prompts[i % len(prompts)]}" for i in range(count)]
-
-
 async def _measured(point: LoadPoint, target: Target, prompts: list[str], requests: int,
                     max_tokens: int, progress, meter: CpuMeter | None) -> dict:
     prompts = fresh_prompts(prompts, requests)
@@ -221,9 +218,8 @@ async def _sweep(targets: dict[str, Target], prompts: list[str], points: list[Lo
         n = point.requests(requests)
         for r in range(rounds):
             # Rotate the middle systems' order so none always follows the baseline.
-            middle = [s for s in COMPARED if s in targets]
-            shift = r % len(middle)
-            order = ["bare", *middle[shift:], *middle[:shift], "bare2"]
+            middle = rotated([s for s in COMPARED if s in targets], r)
+            order = ["bare", *middle, "bare2"]
             got = {}
             for name in order:
                 got[name] = await _measured(point, targets[name], prompts, n, max_tokens,
@@ -268,12 +264,12 @@ def run(engine: EngineSettings, prompts: list[str], points: list[LoadPoint], req
     finally:
         _stop(bare)
         _stop_platform()
-    closed = {k: v for k, v in sweep.items() if not k.startswith("poisson")}
     return {"benchmark": "serve overhead vs bare vLLM", "serve_mode": serve_mode,
             "systems": {name: t.name for name, t in targets.items()},
             "engine": engine.__dict__,
-            "max_tokens": max_tokens, "prompts": len(prompts), "concurrency": closed,
-            "poisson": {k: v for k, v in sweep.items() if k.startswith("poisson")},
+            "max_tokens": max_tokens, "prompts": len(prompts),
+            "concurrency": {p.key: sweep[p.key] for p in points if p.concurrency},
+            "poisson": {p.key: sweep[p.key] for p in points if not p.concurrency},
             "ttft_probe": {"pairs": ttft_pairs, "max_tokens": 2,
                            "systems": paired_report(probe, "bare", "bare2")},
             "machine": _machine()}

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import uuid
 
 import httpx
 
-from tierserve.bench.loadgen import Target, one_request
+from tierserve.bench.loadgen import Target, fresh_prompts, one_request, rotated
 from tierserve.bench.stats import percentile
 
 
@@ -38,10 +37,8 @@ async def paired_ttft(targets: dict[str, Target], prompts: list[str], pairs: int
     async with httpx.AsyncClient(timeout=httpx.Timeout(120.0)) as client:
         for i in range(pairs):
             base = prompts[i % len(prompts)]
-            shift = i % len(names)
-            for name in names[shift:] + names[:shift]:
-                # A tag per request, same length for all: no system finds it in its cache.
-                prompt = f"[{uuid.uuid4().hex[:8]}] {base}"
+            for name in rotated(names, i):
+                [prompt] = fresh_prompts([base], 1)  # no system finds it in its cache
                 await asyncio.sleep(settle_s)
                 result = await one_request(client, targets[name], prompt, max_tokens)
                 ttft[name].append(result.ttft_s * 1e3 if result.ok else None)

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from tierserve.config import TierServeConfig
-from tierserve.deployments.node_env import serving_node_env
+from tierserve.deployments.node_env import apply_serving_node_env
 from tierserve.errors import ConfigError
 from tierserve.platform.settings import Settings
 
@@ -46,7 +46,7 @@ def init_ray(settings: Settings, num_cpus: int | None = None, verbose: bool = Fa
 
     # Bind the local node to loopback, not to a public interface.
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    os.environ.update(serving_node_env(dict(os.environ)))
+    apply_serving_node_env()
     if settings.ray_address:
         ray.init(address=settings.ray_address, logging_level="WARNING", log_to_driver=verbose)
         return

@@ -62,7 +62,7 @@ def test_paired_ttft_report_differences_per_prompt():
 
 
 def test_fresh_prompts_are_unique_and_keep_the_text():
-    from tierserve.bench.serve import fresh_prompts
+    from tierserve.bench.loadgen import fresh_prompts
 
     tagged = fresh_prompts(["a", "b"], 5)
     assert len(set(tagged)) == 5
@@ -77,3 +77,10 @@ def test_the_peer_is_compared_when_it_ran():
     assert out["peer"]["throughput_ratio"]["median"] == pytest.approx(0.86)
     assert out["peer"]["ttft_p50_added_ms"]["median"] == pytest.approx(48.0)
     assert "peer" not in compare([{k: v for k, v in rounds[0].items() if k != "peer"}])
+
+
+def test_rotated_changes_who_goes_first():
+    from tierserve.bench.loadgen import rotated
+
+    assert [rotated(["a", "b", "c"], k) for k in (0, 1, 5)] == [
+        ["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"]]

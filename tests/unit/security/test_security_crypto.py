@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.files import flip_byte
 from tierserve.errors import ConfigError
 from tierserve.security.crypto import (
     MANIFEST,
@@ -114,9 +115,7 @@ def test_clear_text_goes_only_to_tmpfs(tmp_path, shm):
 
 def test_failed_decryption_leaves_nothing(tmp_path, shm):
     path = _sealed(tmp_path)
-    raw = bytearray(path.read_bytes())
-    raw[-1] ^= 0xFF  # the last chunk fails after earlier chunks were written
-    path.write_bytes(bytes(raw))
+    flip_byte(path, -1, 0xFF)  # the last chunk fails after earlier chunks were written
     with pytest.raises(WeightIntegrityError):
         decrypt_file(path, shm / "clear.bin", KEY)
     assert not (shm / "clear.bin").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.files import flip_byte
 from tierserve.errors import ConfigError
 from tierserve.security.crypto import MANIFEST, SUFFIX, encrypt_tree, is_tmpfs, write_new_key
 from tierserve.security.weights_opener import EncryptedOpener
@@ -61,10 +62,7 @@ def test_the_store_checksum_catches_a_changed_file_first(tmp_path, shm):
     key_file = tmp_path / "w.key"
     write_new_key(key_file)
     directory, manifest = stored_version(tmp_path, key_file)
-    sealed = directory / ("model.safetensors" + SUFFIX)
-    raw = bytearray(sealed.read_bytes())
-    raw[-5] ^= 1
-    sealed.write_bytes(bytes(raw))
+    flip_byte(directory / ("model.safetensors" + SUFFIX), -5)
     with pytest.raises(ChecksumMismatch, match="model.safetensors"):
         EncryptedOpener(str(key_file), str(shm)).open(directory, manifest)
 
@@ -74,10 +72,7 @@ def test_tampering_behind_a_rewritten_store_manifest_is_still_refused(tmp_path, 
     key_file = tmp_path / "w.key"
     write_new_key(key_file)
     directory, _ = stored_version(tmp_path, key_file)
-    sealed = directory / ("model.safetensors" + SUFFIX)
-    raw = bytearray(sealed.read_bytes())
-    raw[200] ^= 1
-    sealed.write_bytes(bytes(raw))
+    flip_byte(directory / ("model.safetensors" + SUFFIX), 200)
     files = tuple(FileEntry(rel, hash_file(directory / rel), (directory / rel).stat().st_size)
                   for rel in source_files(directory))
     forged = Manifest("7b", 1, "test", utc_now(), "attacker", files)

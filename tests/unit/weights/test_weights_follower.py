@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from tests.fixtures.files import flip_byte
 from tests.unit.weights.conftest import BASE_CONFIG
 from tierserve.deployments.fake_engine import FakeEngine
 from tierserve.weights.audit import read_audit
@@ -87,10 +88,7 @@ async def test_a_corrupted_version_is_refused_before_the_engine_sees_it(kit):
     kit.publish(1)
     await follower.check("poll")
     kit.publish(2)
-    weights = kit.store.fetch("7b", 2) / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[100] ^= 0xFF
-    weights.write_bytes(bytes(data))
+    flip_byte(kit.store.fetch("7b", 2) / "model.safetensors", 100, 0xFF)
     assert (await follower.check("announce", announced=2))["result"] == "refused"
     assert follower.version == 1 and len(engine.reloads) == 1  # still serving v1
     last = kit.audit()[-1]

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from tests.fixtures.files import flip_byte
 from tests.unit.weights.conftest import BASE_CONFIG, BASE_SHAPES
 from tierserve.weights.compat import check_compatible, safetensors_header
 from tierserve.weights.errors import ChecksumMismatch
@@ -26,10 +27,7 @@ def test_an_intact_version_verifies(published):
 
 def test_one_flipped_byte_is_caught(published):
     directory, manifest = published
-    weights = directory / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[-3] ^= 0x01
-    weights.write_bytes(bytes(data))
+    flip_byte(directory / "model.safetensors", -3)
     with pytest.raises(ChecksumMismatch, match="model.safetensors: sha256") as err:
         verify_files(directory, manifest)
     assert err.value.path == "model.safetensors"
