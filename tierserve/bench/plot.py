@@ -20,13 +20,16 @@ def _median(rounds: list[dict], system: str, path: tuple[str, ...]) -> float:
     return statistics.median(values)
 
 
-def plot_serve(result: dict, out: Path) -> None:
+def plot_serve(result: dict, out: Path) -> bool:
+    """Write the PNG; False (nothing written) when the run had no closed-loop levels."""
+    levels = sorted(result["concurrency"], key=int)
+    if not levels:
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    levels = sorted(result["concurrency"], key=int)
     xs = [int(c) for c in levels]
     fig, (left, right, cpu) = plt.subplots(1, 3, figsize=(16, 4.4))
     present = result["concurrency"][levels[0]]["rounds"][0]
@@ -48,6 +51,7 @@ def plot_serve(result: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
+    return True
 
 
 def _plot_cpu(ax, comparison: dict, level: str) -> None:

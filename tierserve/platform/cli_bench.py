@@ -53,7 +53,8 @@ def _load_points(args: argparse.Namespace) -> list:
 
     points = [LoadPoint(concurrency=int(c)) for c in args.concurrency.split(",") if c.strip()]
     points += [LoadPoint(rate_per_s=float(r)) for r in (args.rates or "").split(",") if r.strip()]
-    if not points or any((p.concurrency or 1) < 1 or (p.rate_per_s or 1) <= 0 for p in points):
+    if not points or any(p.concurrency is not None and p.concurrency < 1
+                         or p.rate_per_s is not None and p.rate_per_s <= 0 for p in points):
         raise SystemExit("--concurrency and --rates must name positive load levels")
     return points
 
@@ -71,7 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
                            Path(tmp), args.serve_mode, args.ttft_pairs, args.with_ray_serve_llm)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    plot.plot_serve(result, out.with_suffix(".png"))
+    plotted = plot.plot_serve(result, out.with_suffix(".png"))
     for level, data in {**result["concurrency"], **result["poisson"]}.items():
         cmp = data["comparison"]
         if "peer" in cmp:
@@ -80,8 +81,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"{level:>11}  pinned/bare tput {cmp['pinned']['throughput_ratio']['median']:.3f}  "
               f"auto/bare {cmp['auto']['throughput_ratio']['median']:.3f}  "
               f"A/A {cmp['aa_control']['throughput_ratio']['median']:.3f}  "
-              f"TTFT p50 +{cmp['pinned']['ttft_p50_added_ms']['median']:.1f} ms (pinned) "
-              f"+{cmp['auto']['ttft_p50_added_ms']['median']:.1f} ms (auto)")
+              f"TTFT p50 {cmp['pinned']['ttft_p50_added_ms']['median']:+.1f} ms (pinned) "
+              f"{cmp['auto']['ttft_p50_added_ms']['median']:+.1f} ms (auto)")
         for system, roles in cmp.get("cpu_ms_per_output_token", {}).items():
             parts = ", ".join(f"{role} {ms:.1f}" for role, ms in roles.items())
             print(f"{'':>11}  CPU ms/token {system}: {parts}")
@@ -90,7 +91,8 @@ def _serve(args: argparse.Namespace) -> int:
             added = row["added_ms"]
             print(f"TTFT added vs bare, paired ({added['pairs']} prompts, one at a time): "
                   f"{system} {added['median']:+.1f} ms [IQR {added['p25']:+.1f}…{added['p75']:+.1f}]")
-    print(f"written to {out} and {out.with_suffix('.png')}")
+    print(f"written to {out}" + (f" and {out.with_suffix('.png')}" if plotted else
+                                  " (no plot: the plot needs closed-loop levels)"))
     return 0
 
 

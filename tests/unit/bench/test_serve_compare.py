@@ -84,3 +84,29 @@ def test_rotated_changes_who_goes_first():
 
     assert [rotated(["a", "b", "c"], k) for k in (0, 1, 5)] == [
         ["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"]]
+
+
+@pytest.mark.parametrize("concurrency, rates", [("0", ""), ("4,-1", ""), ("", "0"), ("", "")])
+def test_load_levels_must_be_positive(concurrency, rates):
+    import argparse
+
+    from tierserve.platform.cli_bench import _load_points
+
+    with pytest.raises(SystemExit, match="positive load levels"):
+        _load_points(argparse.Namespace(concurrency=concurrency, rates=rates))
+
+
+def test_load_levels_parse_closed_and_open_loop():
+    import argparse
+
+    from tierserve.platform.cli_bench import _load_points
+
+    points = _load_points(argparse.Namespace(concurrency="1,16", rates="0.5"))
+    assert [p.key for p in points] == ["1", "16", "poisson0.5"]
+
+
+def test_a_poisson_only_result_has_no_plot(tmp_path):
+    from tierserve.bench.plot import plot_serve
+
+    assert plot_serve({"concurrency": {}, "poisson": {}}, tmp_path / "x.png") is False
+    assert not (tmp_path / "x.png").exists()
